@@ -1,0 +1,1 @@
+"""CRM dashboard core: domain model, access rules, KPIs, appraisal, import/export."""
