@@ -1,0 +1,7 @@
+"""Entry point of `python -m crm`."""
+
+import sys
+
+from crm.cli import main
+
+sys.exit(main())

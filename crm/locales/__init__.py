@@ -1,0 +1,1 @@
+"""Catalog fragments: each module defines MESSAGES = {key: (english, chinese)}."""

@@ -1,0 +1,533 @@
+"""Streamlit glue: the cached engine, page guards, cached KPI calls, filter widgets, messages.
+
+The only crm module that imports streamlit. Pages call these and crm/ functions; no SQL here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, ParamSpec, TypeVar
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from crm import db, i18n
+from crm.access import Actor, Filters, assignable_reps
+from crm.audit import data_version
+from crm.clock import today, utcnow
+from crm.errors import AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from crm.i18n import enum_label, t
+from crm.models import Role, Tier, User
+from crm.periods import Period, add_months, month_start, quarter_start
+from crm.session_cookie import decode_token
+from crm.settings import cookie_key_is_weak, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ACTOR_KEY = "crm_actor"
+# Cached figures live at most this long even if no write bumps the data version.
+CACHE_TTL_S = 300
+CACHE_MAX_ENTRIES = 512
+PERIOD_PRESETS = ("this_month", "last_month", "this_quarter", "last_quarter", "this_year", "last_year", "custom")
+
+
+@st.cache_resource(show_spinner=False)
+def _migrated_engine(url: str) -> Engine:
+    eng = db.get_engine(url)
+    db.migrate(eng)
+    return eng
+
+
+def database_url() -> str:
+    """Return the configured database URL (read per call so tests can point elsewhere)."""
+    return load_settings().database_url
+
+
+def engine() -> Engine:
+    """Return the process-wide engine of the configured database, migrated once per process."""
+    return _migrated_engine(database_url())
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """Open a read session on the app's engine."""
+    with db.read_session(engine()) as session:
+        yield session
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """Open a write session on the app's engine (commits on success)."""
+    with db.write_session(engine()) as session:
+        yield session
+
+
+def current_actor() -> Actor | None:
+    """Return the logged-in actor of this browser session, if any."""
+    actor = st.session_state.get(ACTOR_KEY)
+    return actor if isinstance(actor, Actor) else None
+
+
+def require_login() -> Actor:
+    """Stop the page unless someone is logged in; first line of every page."""
+    actor = current_actor()
+    if actor is None:
+        st.warning(t("app.login_required"))
+        st.stop()
+    assert actor is not None  # st.stop() raised; this helps type checkers
+    return actor
+
+
+def require_role(*roles: Role) -> Actor:
+    """Stop the page unless the logged-in actor has one of the roles."""
+    actor = require_login()
+    if actor.role not in roles:
+        st.error(t("app.not_allowed"))
+        st.stop()
+    return actor
+
+
+def current_data_version() -> int:
+    """Read the data version every write bumps (one indexed row)."""
+    with reading() as session:
+        return data_version(session)
+
+
+def _scope_key(actor: Actor) -> tuple[str, int, str | None]:
+    return (actor.role.value, actor.id, actor.team)
+
+
+def cached(fn: Callable[..., R]) -> Callable[..., R]:
+    """Wrap a crm read `fn(session, *, actor, **kw)` in a cache keyed by scope, args and data version.
+
+    The actor's scope is part of the key so users never share figures they may not see; the data
+    version is part of the key so a save anywhere (any process) makes the next rerun recompute.
+    """
+
+    @st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_MAX_ENTRIES, show_spinner=False)
+    def _run(name: str, url: str, scope: tuple[str, int, str | None], version: int, _actor: Actor, **kwargs: Any) -> R:
+        with db.read_session(_migrated_engine(url)) as session:
+            return fn(session, actor=_actor, **kwargs)
+
+    def call(*, actor: Actor, **kwargs: Any) -> R:
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        return _run(name, database_url(), _scope_key(actor), current_data_version(), actor, **kwargs)
+
+    return call
+
+
+def new_form_token(form: str) -> str:
+    """Return the idempotency token of a form, creating it on first render."""
+    key = f"token:{form}"
+    if key not in st.session_state:
+        st.session_state[key] = uuid.uuid4().hex
+    return str(st.session_state[key])
+
+
+def rotate_form_token(form: str) -> None:
+    """Start a new token after a successful save so the next entry is a new record."""
+    st.session_state[f"token:{form}"] = uuid.uuid4().hex
+
+
+# --- formatting -----------------------------------------------------------------------------
+
+
+def fmt_rate(value: float | None) -> str:
+    """Format a 0–1 rate as a percentage with one decimal, or n/a."""
+    return t("common.na") if value is None else f"{value * 100:.1f}%"
+
+
+def fmt_number(value: float | int | Decimal | None, decimals: int = 0) -> str:
+    if value is None:
+        return t("common.na")
+    return f"{float(value):,.{decimals}f}"
+
+
+def fmt_money(value: float | Decimal | None) -> str:
+    return t("common.na") if value is None else f"{float(value):,.0f}"
+
+
+def fmt_delta(value: float | None, previous: float | None, *, is_rate: bool, decimals: int = 1) -> str | None:
+    """Describe the change against the previous period (points for rates), or None if n/a."""
+    if value is None or previous is None:
+        return None
+    if is_rate:
+        return f"{(value - previous) * 100:+.1f} pt"
+    if previous == 0:
+        return None
+    return f"{(value - previous) / abs(previous) * 100:+.{decimals}f}%"
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+def preset_period(preset: str, *, as_of: date) -> Period:
+    """Return the period of a preset relative to a day."""
+    this_month = month_start(as_of)
+    this_quarter = quarter_start(as_of)
+    this_year = date(as_of.year, 1, 1)
+    periods = {
+        "this_month": Period(this_month, add_months(this_month, 1)),
+        "last_month": Period(add_months(this_month, -1), this_month),
+        "this_quarter": Period(this_quarter, add_months(this_quarter, 3)),
+        "last_quarter": Period(add_months(this_quarter, -3), this_quarter),
+        "this_year": Period(this_year, date(as_of.year + 1, 1, 1)),
+        "last_year": Period(date(as_of.year - 1, 1, 1), this_year),
+    }
+    return periods[preset]
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    teams: list[str]
+    regions: list[str]
+    reps: list[tuple[int, str]]
+
+
+def filter_options(session: Session, *, actor: Actor) -> FilterOptions:
+    """Return the teams, regions and reps the actor may filter by."""
+    reps = [user for user in assignable_reps(session, actor=actor) if user.role == Role.REP.value]
+    if actor.is_admin:
+        rows = session.execute(select(User.team, User.region).where(User.role == Role.REP.value).distinct()).all()
+        teams = sorted({team for team, _ in rows if team})
+        regions = sorted({region for _, region in rows if region})
+    else:
+        teams = [actor.team] if actor.team else []
+        regions = sorted({user.region for user in reps if user.region})
+    return FilterOptions(teams=teams, regions=regions, reps=[(user.id, user.display_name) for user in reps])
+
+
+def period_picker(*, key: str = "period", default: str = "this_quarter") -> Period:
+    """Render the period presets (and dates for custom) in the sidebar; return the period."""
+    as_of = today()
+    preset = st.sidebar.selectbox(
+        t("filter.period"),
+        PERIOD_PRESETS,
+        index=PERIOD_PRESETS.index(default),
+        format_func=lambda value: t(f"filter.{value}"),
+        key=f"{key}:preset",
+    )
+    if preset != "custom":
+        return preset_period(preset, as_of=as_of)
+    start = st.sidebar.date_input(t("filter.start"), value=month_start(as_of), key=f"{key}:start")
+    end = st.sidebar.date_input(t("filter.end"), value=as_of, key=f"{key}:end")
+    if not isinstance(start, date) or not isinstance(end, date) or end < start:
+        st.sidebar.error(t("error.date_order"))
+        st.stop()
+    return Period(start, end + timedelta(days=1))
+
+
+def period_and_filters(actor: Actor, *, key: str = "filters", with_tier: bool = True) -> tuple[Period, Filters]:
+    """Render period and scope filters in the sidebar (only what the actor may choose)."""
+    period = period_picker(key=f"{key}:period")
+    with reading() as session:
+        options = filter_options(session, actor=actor)
+    team = region = tier = None
+    rep_id: int | None = None
+    if actor.is_admin and options.teams:
+        team = st.sidebar.selectbox(
+            t("filter.team"),
+            [None, *options.teams],
+            key=f"{key}:team",
+            format_func=lambda v: t("common.all") if v is None else v,
+        )
+    if not actor.is_rep and options.regions:
+        region = st.sidebar.selectbox(
+            t("filter.region"),
+            [None, *options.regions],
+            key=f"{key}:region",
+            format_func=lambda v: t("common.all") if v is None else v,
+        )
+    if not actor.is_rep and options.reps:
+        names = dict(options.reps)
+        rep_id = st.sidebar.selectbox(
+            t("filter.rep"),
+            [None, *names],
+            key=f"{key}:rep",
+            format_func=lambda v: t("common.all") if v is None else names[v],
+        )
+    if with_tier:
+        tier = st.sidebar.selectbox(
+            t("filter.tier"),
+            [None, *[tier.value for tier in Tier]],
+            key=f"{key}:tier",
+            format_func=lambda v: t("common.all") if v is None else enum_label("tier", v),
+        )
+    return period, Filters(team=team, region=region, rep_id=rep_id, tier=tier)
+
+
+# --- messages and widgets -------------------------------------------------------------------
+
+
+def field_error(errors: dict[str, str], name: str) -> None:
+    """Show the message for one field right under it, if the last save refused it."""
+    if name in errors:
+        st.error(errors[name], icon="⚠️")
+
+
+def translate_errors(error: ValidationError) -> dict[str, str]:
+    """Turn a ValidationError into field -> message in the current language."""
+    return {name: t(err.key, **err.params) for name, err in error.fields.items()}
+
+
+def report_error(error: Exception) -> dict[str, str]:
+    """Show a user-caused error as a clear message; return per-field messages for the form."""
+    if isinstance(error, ValidationError):
+        st.error(t("common.fix_fields"))
+        return translate_errors(error)
+    if isinstance(error, ConflictError):
+        at = error.changed_at.strftime("%Y-%m-%d %H:%M") if error.changed_at else "?"
+        st.warning(t("common.stale", who=error.changed_by or "?", at=at))
+        return {}
+    if isinstance(error, NotFoundError):
+        st.error(t("common.not_found"))
+        return {}
+    if isinstance(error, PermissionDeniedError):
+        st.error(t("common.not_allowed"))
+        return {}
+    raise error
+
+
+def metric_card(
+    label: str, value: str, delta: str | None, *, help_text: str | None = None, inverse: bool = False
+) -> None:
+    """Render one KPI card with its change against the previous period."""
+    st.metric(label, value, delta=delta, delta_color="inverse" if inverse else "normal", help=help_text, border=True)
+
+
+def dataframe(
+    df: pd.DataFrame,
+    *,
+    columns: dict[str, str] | None = None,
+    height: int | None = None,
+    key: str | None = None,
+    selectable: bool = False,
+) -> Any:
+    """Show a DataFrame with translated column labels; return the selection event if selectable."""
+    shown = df.rename(columns=columns) if columns else df
+    kwargs: dict[str, Any] = {"hide_index": True, "use_container_width": True}
+    if height:
+        kwargs["height"] = height
+    if selectable:
+        return st.dataframe(shown, key=key, on_select="rerun", selection_mode="single-row", **kwargs)
+    st.dataframe(shown, **kwargs)
+    return None
+
+
+def options_label(values: Sequence[str], kind: str) -> Callable[[str], str]:
+    """Return a format_func that shows translated enum labels for a selectbox."""
+    del values
+    return lambda value: enum_label(kind, value)
+
+
+def set_language_for_run(actor: Actor | None) -> None:
+    """Apply the session's language to t() for this script run."""
+    language = st.session_state.get("language")
+    if language is None and actor is not None:
+        with reading() as session:
+            user = session.get(User, actor.id)
+            language = user.language if user else i18n.EN
+        st.session_state["language"] = language
+    i18n.set_language(language or i18n.EN)
+
+
+# --- login, session revocation, logout, language ----------------------------------------------
+
+AUTH_KEY = "crm_authenticator"
+ISSUED_AT_KEY = "crm_issued_at"
+LOGIN_ERROR_KEY = "crm_login_error"
+SECONDS_PER_DAY = 86_400
+
+
+@st.cache_resource
+def _ephemeral_cookie_key() -> str:
+    """Return a random per-process cookie key for demo mode when none is configured."""
+    import secrets
+
+    return secrets.token_urlsafe(48)
+
+
+def _cookie_settings() -> tuple[str, str, float]:
+    """Return (cookie name, key, expiry days); stop the app on a missing or sample key."""
+    settings = load_settings()
+    key = settings.cookie_key
+    if cookie_key_is_weak(key):
+        if not settings.demo_mode:
+            st.error(
+                t(
+                    "app.config_error",
+                    detail="set a long random cookie_key in .streamlit/secrets.toml "
+                    "or CRM_COOKIE_KEY (make run writes one)",
+                )
+            )
+            st.stop()
+        key = _ephemeral_cookie_key()
+    assert key is not None
+    return settings.cookie_name, key, settings.cookie_expiry_days
+
+
+def _credentials() -> dict[str, Any]:
+    """Return the authenticator's credentials dict: active users without password hashes.
+
+    Passwords are checked against the database by crm.auth (lockout lives there), so the
+    library never sees a hash.
+    """
+    with reading() as session:
+        users = session.execute(
+            select(User.username, User.display_name, User.email, User.role).where(User.active.is_(True))
+        ).all()
+    return {
+        "usernames": {
+            username: {"name": name, "email": email or "", "password": "!", "roles": [role]}
+            for username, name, email, role in users
+        }
+    }
+
+
+def _issued_at_from_cookie(cookie_name: str, key: str, expiry_days: float) -> datetime | None:
+    """Return when the login cookie of this request was issued (expiry minus lifetime)."""
+    token = st.context.cookies.get(cookie_name)
+    if not token:
+        return None
+    payload = decode_token(token, key=key)
+    if payload is None:
+        return None
+    return datetime.fromtimestamp(payload.exp_date - expiry_days * SECONDS_PER_DAY, UTC).replace(tzinfo=None)
+
+
+def _forget_login() -> None:
+    for key in (ACTOR_KEY, ISSUED_AT_KEY):
+        st.session_state.pop(key, None)
+
+
+def login_gate() -> Callable[[], None]:
+    """Restore or verify this session's login; return the login page to show if there is none."""
+    import streamlit_authenticator as stauth
+
+    from crm import auth
+
+    cookie_name, key, expiry_days = _cookie_settings()
+    authenticator = stauth.Authenticate(
+        _credentials(), cookie_name, key, expiry_days, auto_hash=False, login_sleep_time=0
+    )
+    model = authenticator.authentication_controller.authentication_model
+
+    def check_credentials(username: str, password: str) -> bool:
+        # Replace the library's in-memory check: the database counts failures and locks accounts,
+        # so every server process agrees.
+        try:
+            with writing() as session:
+                actor = auth.authenticate(session, username=username, password=password, now=utcnow())
+        except AuthenticationError:
+            st.session_state[LOGIN_ERROR_KEY] = t("auth.invalid_credentials")
+            return False
+        st.session_state[ACTOR_KEY] = actor
+        st.session_state[ISSUED_AT_KEY] = utcnow()
+        st.session_state.pop(LOGIN_ERROR_KEY, None)
+        st.session_state.pop("language", None)
+        return True
+
+    model.check_credentials = check_credentials
+    st.session_state[AUTH_KEY] = authenticator
+    # Unrendered: only restores a login from a valid cookie (no form yet).
+    authenticator.login(location="unrendered")
+    username = st.session_state.get("username")
+    if st.session_state.get("authentication_status") and username:
+        if ISSUED_AT_KEY not in st.session_state:
+            st.session_state[ISSUED_AT_KEY] = _issued_at_from_cookie(cookie_name, key, expiry_days)
+        issued_at = st.session_state[ISSUED_AT_KEY]
+        with reading() as session:
+            actor = (
+                auth.session_valid(session, username=username, issued_at=issued_at, now=utcnow())
+                if issued_at is not None
+                else None
+            )
+        if actor is None:
+            # Revoked (logout elsewhere, password change, deactivation), locked or unknown.
+            authenticator.logout(location="unrendered")
+            _forget_login()
+        else:
+            st.session_state[ACTOR_KEY] = actor
+    else:
+        _forget_login()
+    set_language_for_run(current_actor())
+
+    def login_page() -> None:
+        language = st.selectbox(
+            t("app.language"),
+            i18n.LANGUAGES,
+            index=i18n.LANGUAGES.index(i18n.get_language()),
+            format_func=lambda code: i18n.LANGUAGE_NAMES[code],
+            key="login_language",
+        )
+        if language != i18n.get_language():
+            st.session_state["language"] = language
+            st.rerun()
+        st.title(t("app.title"))
+        authenticator.login(
+            location="main",
+            fields={
+                "Form name": t("auth.form_title"),
+                "Username": t("auth.username"),
+                "Password": t("auth.password"),
+                "Login": t("auth.login"),
+            },
+        )
+        if current_actor() is not None:
+            st.rerun()
+        if st.session_state.get(LOGIN_ERROR_KEY):
+            st.error(st.session_state[LOGIN_ERROR_KEY])
+
+    return login_page
+
+
+def logout_button() -> None:
+    """Render the sidebar logout button; logging out revokes every cookie of the user."""
+    from crm import auth
+
+    actor = current_actor()
+    if actor is None or not st.sidebar.button(t("app.logout"), key="logout", use_container_width=True):
+        return
+    with writing() as session:
+        auth.revoke_sessions(session, user_id=actor.id, now=utcnow())
+    authenticator = st.session_state.get(AUTH_KEY)
+    if authenticator is not None and st.session_state.get("authentication_status"):
+        authenticator.logout(location="unrendered")
+    _forget_login()
+    st.session_state.pop("language", None)
+    st.rerun()
+
+
+def language_switch(actor: Actor) -> None:
+    """Render the language switch; the choice is remembered for the user in the database."""
+    from crm import users
+
+    current = i18n.get_language()
+    choice = st.sidebar.selectbox(
+        t("app.language"),
+        i18n.LANGUAGES,
+        index=i18n.LANGUAGES.index(current),
+        format_func=lambda code: i18n.LANGUAGE_NAMES[code],
+        key="language_switch",
+    )
+    if choice != current:
+        with writing() as session:
+            users.set_language(session, actor=actor, language=choice)
+        st.session_state["language"] = choice
+        st.rerun()
+
+
+def refresh_login_cookie() -> None:
+    """Re-issue this browser's login after a revocation it caused (password change)."""
+    st.session_state[ISSUED_AT_KEY] = utcnow()
+    authenticator = st.session_state.get(AUTH_KEY)
+    if authenticator is not None:
+        authenticator.cookie_controller.set_cookie()
