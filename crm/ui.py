@@ -26,7 +26,6 @@ from crm.errors import AuthenticationError, ConflictError, NotFoundError, Permis
 from crm.i18n import enum_label, t
 from crm.models import Role, Tier, User
 from crm.periods import Period, add_months, month_start, quarter_start
-from crm.session_cookie import decode_token
 from crm.settings import cookie_key_is_weak, load_settings
 
 P = ParamSpec("P")
@@ -343,8 +342,9 @@ def set_language_for_run(actor: Actor | None) -> None:
 
 AUTH_KEY = "crm_authenticator"
 ISSUED_AT_KEY = "crm_issued_at"
-LOGIN_ERROR_KEY = "crm_login_error"
-SECONDS_PER_DAY = 86_400
+PENDING_COOKIE_KEY = "crm_pending_cookie"
+DROP_COOKIE_KEY = "crm_drop_cookie"
+LOGGED_OUT_KEY = "crm_logged_out"
 
 
 @st.cache_resource
@@ -364,8 +364,8 @@ def _cookie_settings() -> tuple[str, str, float]:
             st.error(
                 t(
                     "app.config_error",
-                    detail="set a long random cookie_key in .streamlit/secrets.toml "
-                    "or CRM_COOKIE_KEY (make run writes one)",
+                    detail="set a long random cookie_key in .streamlit/secrets.toml or CRM_COOKIE_KEY "
+                    "(make run writes one)",
                 )
             )
             st.stop()
@@ -374,33 +374,26 @@ def _cookie_settings() -> tuple[str, str, float]:
     return settings.cookie_name, key, settings.cookie_expiry_days
 
 
-def _credentials() -> dict[str, Any]:
-    """Return the authenticator's credentials dict: active users without password hashes.
+def _authenticator() -> Any:
+    """Return this browser session's authenticator (it only writes and deletes the cookie).
 
-    Passwords are checked against the database by crm.auth (lockout lives there), so the
-    library never sees a hash.
+    The password check, lockout and revocation are decided in crm.auth against the database;
+    the library's own login() is never called (it cannot count failures per user in the database
+    and its token carries no issue time to order against a revocation).
     """
-    with reading() as session:
-        users = session.execute(
-            select(User.username, User.display_name, User.email, User.role).where(User.active.is_(True))
-        ).all()
-    return {
-        "usernames": {
-            username: {"name": name, "email": email or "", "password": "!", "roles": [role]}
-            for username, name, email, role in users
-        }
-    }
+    import streamlit_authenticator as stauth
 
-
-def _issued_at_from_cookie(cookie_name: str, key: str, expiry_days: float) -> datetime | None:
-    """Return when the login cookie of this request was issued (expiry minus lifetime)."""
-    token = st.context.cookies.get(cookie_name)
-    if not token:
-        return None
-    payload = decode_token(token, key=key)
-    if payload is None:
-        return None
-    return datetime.fromtimestamp(payload.exp_date - expiry_days * SECONDS_PER_DAY, UTC).replace(tzinfo=None)
+    if AUTH_KEY not in st.session_state:
+        name, key, days = _cookie_settings()
+        st.session_state[AUTH_KEY] = stauth.Authenticate(
+            {"usernames": {}},
+            cookie_name=name,
+            cookie_key=key,
+            cookie_expiry_days=days,
+            auto_hash=False,
+            login_sleep_time=0,
+        )
+    return st.session_state[AUTH_KEY]
 
 
 def _forget_login() -> None:
@@ -409,55 +402,42 @@ def _forget_login() -> None:
 
 
 def login_gate() -> Callable[[], None]:
-    """Restore or verify this session's login; return the login page to show if there is none."""
-    import streamlit_authenticator as stauth
+    """Restore or re-verify this session's login; return the login page to show if there is none.
 
-    from crm import auth
+    Runs on every script run: a login revoked by a logout elsewhere, a password change or a
+    deactivation ends here on the next rerun, on every server process.
+    """
+    from crm import auth, session_cookie
 
-    cookie_name, key, expiry_days = _cookie_settings()
-    authenticator = stauth.Authenticate(
-        _credentials(), cookie_name, key, expiry_days, auto_hash=False, login_sleep_time=0
-    )
-    model = authenticator.authentication_controller.authentication_model
-
-    def check_credentials(username: str, password: str) -> bool:
-        # Replace the library's in-memory check: the database counts failures and locks accounts,
-        # so every server process agrees.
-        try:
-            with writing() as session:
-                actor = auth.authenticate(session, username=username, password=password, now=utcnow())
-        except AuthenticationError:
-            st.session_state[LOGIN_ERROR_KEY] = t("auth.invalid_credentials")
-            return False
-        st.session_state[ACTOR_KEY] = actor
-        st.session_state[ISSUED_AT_KEY] = utcnow()
-        st.session_state.pop(LOGIN_ERROR_KEY, None)
-        st.session_state.pop("language", None)
-        return True
-
-    model.check_credentials = check_credentials
-    st.session_state[AUTH_KEY] = authenticator
-    # Unrendered: only restores a login from a valid cookie (no form yet).
-    authenticator.login(location="unrendered")
-    username = st.session_state.get("username")
-    if st.session_state.get("authentication_status") and username:
-        if ISSUED_AT_KEY not in st.session_state:
-            st.session_state[ISSUED_AT_KEY] = _issued_at_from_cookie(cookie_name, key, expiry_days)
-        issued_at = st.session_state[ISSUED_AT_KEY]
+    cookie_name, key, days = _cookie_settings()
+    authenticator = _authenticator()
+    now = utcnow()
+    username: str | None = None
+    issued_at: datetime | None = None
+    actor = current_actor()
+    if actor is not None:
+        username, issued_at = actor.username, st.session_state.get(ISSUED_AT_KEY)
+    elif not st.session_state.get(LOGGED_OUT_KEY):
+        token = session_cookie.verify_token(st.context.cookies.get(cookie_name) or "", key=key, now=now)
+        if token is not None:
+            username, issued_at = token.username, token.issued_at
+    restored = None
+    if username and issued_at:
         with reading() as session:
-            actor = (
-                auth.session_valid(session, username=username, issued_at=issued_at, now=utcnow())
-                if issued_at is not None
-                else None
-            )
-        if actor is None:
-            # Revoked (logout elsewhere, password change, deactivation), locked or unknown.
-            authenticator.logout(location="unrendered")
-            _forget_login()
-        else:
-            st.session_state[ACTOR_KEY] = actor
-    else:
+            restored = auth.session_valid(session, username=username, issued_at=issued_at, now=now)
+    if restored is None:
         _forget_login()
+    else:
+        st.session_state[ACTOR_KEY] = restored
+        st.session_state[ISSUED_AT_KEY] = issued_at
+    pending = st.session_state.pop(PENDING_COOKIE_KEY, None)
+    if pending and restored is not None and days > 0:
+        # Set in a run that is not cut short by st.rerun(), so the hidden component writes it.
+        authenticator.cookie_controller.cookie_model.cookie_manager.set(
+            cookie_name, pending, expires_at=datetime.now(UTC) + timedelta(days=days)
+        )
+    if st.session_state.pop(DROP_COOKIE_KEY, False):
+        authenticator.cookie_controller.delete_cookie()
     set_language_for_run(current_actor())
 
     def login_page() -> None:
@@ -472,38 +452,52 @@ def login_gate() -> Callable[[], None]:
             st.session_state["language"] = language
             st.rerun()
         st.title(t("app.title"))
-        authenticator.login(
-            location="main",
-            fields={
-                "Form name": t("auth.form_title"),
-                "Username": t("auth.username"),
-                "Password": t("auth.password"),
-                "Login": t("auth.login"),
-            },
+        with st.form("login"):
+            st.subheader(t("auth.form_title"))
+            typed_username = st.text_input(t("auth.username"), key="login_username")
+            typed_password = st.text_input(t("auth.password"), type="password", key="login_password")
+            submitted = st.form_submit_button(t("auth.login"), type="primary")
+        if not submitted:
+            return
+        login_at = utcnow()
+        try:
+            with writing() as session:
+                actor = auth.authenticate(session, username=typed_username, password=typed_password, now=login_at)
+        except AuthenticationError:
+            st.error(t("auth.invalid_credentials"))
+            return
+        st.session_state.update(
+            {
+                ACTOR_KEY: actor,
+                ISSUED_AT_KEY: login_at,
+                LOGGED_OUT_KEY: False,
+                PENDING_COOKIE_KEY: session_cookie.issue_token(
+                    key=key, username=actor.username, issued_at=login_at, expiry_days=days
+                ),
+            }
         )
-        if current_actor() is not None:
-            st.rerun()
-        if st.session_state.get(LOGIN_ERROR_KEY):
-            st.error(st.session_state[LOGIN_ERROR_KEY])
+        st.session_state.pop("language", None)
+        st.rerun()
 
     return login_page
 
 
-def logout_button() -> None:
-    """Render the sidebar logout button; logging out revokes every cookie of the user."""
+def _logout(actor: Actor) -> None:
     from crm import auth
 
-    actor = current_actor()
-    if actor is None or not st.sidebar.button(t("app.logout"), key="logout", use_container_width=True):
-        return
     with writing() as session:
-        auth.revoke_sessions(session, user_id=actor.id, now=utcnow())
-    authenticator = st.session_state.get(AUTH_KEY)
-    if authenticator is not None and st.session_state.get("authentication_status"):
-        authenticator.logout(location="unrendered")
+        auth.logout(session, actor=actor, now=utcnow())
     _forget_login()
     st.session_state.pop("language", None)
-    st.rerun()
+    st.session_state[LOGGED_OUT_KEY] = True
+    st.session_state[DROP_COOKIE_KEY] = True
+
+
+def logout_button() -> None:
+    """Render the sidebar logout button; logging out revokes every login cookie of the user."""
+    actor = current_actor()
+    if actor is not None:
+        st.sidebar.button(t("app.logout"), key="logout", on_click=_logout, args=(actor,), use_container_width=True)
 
 
 def language_switch(actor: Actor) -> None:
@@ -525,9 +519,16 @@ def language_switch(actor: Actor) -> None:
         st.rerun()
 
 
-def refresh_login_cookie() -> None:
-    """Re-issue this browser's login after a revocation it caused (password change)."""
-    st.session_state[ISSUED_AT_KEY] = utcnow()
-    authenticator = st.session_state.get(AUTH_KEY)
-    if authenticator is not None:
-        authenticator.cookie_controller.set_cookie()
+def renew_login(issued_at: datetime) -> None:
+    """Re-issue this browser's login cookie after a revocation it caused (password change)."""
+    from crm import session_cookie
+
+    cookie_name, key, days = _cookie_settings()
+    del cookie_name
+    actor = current_actor()
+    if actor is None:
+        return
+    st.session_state[ISSUED_AT_KEY] = issued_at
+    st.session_state[PENDING_COOKIE_KEY] = session_cookie.issue_token(
+        key=key, username=actor.username, issued_at=issued_at, expiry_days=days
+    )

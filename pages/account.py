@@ -34,10 +34,12 @@ if submitted:
         st.rerun()
     try:
         with ui.writing() as session:
-            auth.change_password(session, actor=actor, current_password=current, new_password=new, now=ui.utcnow())
+            issued_at = auth.change_password(
+                session, actor=actor, current_password=current, new_password=new, now=ui.utcnow()
+            )
     except ValidationError as exc:
         st.session_state["account:errors"] = ui.translate_errors(exc)
         st.rerun()
     st.session_state["account:errors"] = {}
-    ui.refresh_login_cookie()
+    ui.renew_login(issued_at)
     st.success(t("account.password_changed"))

@@ -15,6 +15,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Choose a password different from the current one and your username.",
         "新密码不能与当前密码或用户名相同。",
     ),
+    "error.password_too_long": ("At most {max} bytes.", "最多 {max} 个字节。"),
+    "error.password_whitespace": ("Must not start or end with a space.", "首尾不能有空格。"),
+    "error.invalid_username": (
+        "Use lower-case letters, digits and . _ @ - only.",
+        "只能使用小写字母、数字和 . _ @ -。",
+    ),
+    "error.not_a_manager": ("Choose an active manager.", "请选择一位在职的销售经理。"),
     "account.title": ("My account", "我的账户"),
     "account.change_password": ("Change password", "修改密码"),
     "account.current_password": ("Current password", "当前密码"),
