@@ -45,12 +45,16 @@ def t(key: str, **params: object) -> str:
     """Translate a key into the current language; a missing key shows itself, never crashes."""
     catalog = catalogs()[get_language()]
     text = catalog.get(key) or catalogs()[EN].get(key) or key
-    if params:
-        try:
-            return text.format(**params)
-        except (KeyError, IndexError, ValueError):
-            return text
-    return text
+    try:
+        # A parameter the caller did not pass renders empty instead of showing "{name}".
+        return text.format_map(_Blank(params))
+    except (IndexError, ValueError):
+        return text
+
+
+class _Blank(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def enum_label(kind: str, value: str | None) -> str:

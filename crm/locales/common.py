@@ -73,8 +73,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.in_future": ("Must not be in the future.", "不能晚于当前时间。"),
     "error.date_order": ("Must not be before the start date.", "不能早于开始日期。"),
     "error.duplicate": ("Already exists: {what}.", "已存在：{what}。"),
-    "error.not_allowed": ("You are not allowed to choose this.", "您无权选择此项。"),
-    "error.not_found": ("Not found or not yours.", "记录不存在或您无权查看。"),
+    "error.not_allowed": ("You are not allowed to choose this. {why}", "您无权选择此项。{why}"),
+    "error.not_found": ("Not found or not yours: {what}.", "不存在或无权访问：{what}。"),
+    "error.missing_columns": ("Missing columns: {columns}.", "缺少列：{columns}。"),
+    "error.invalid_number": ("Not a valid number.", "不是有效的数字。"),
+    "error.invalid_encoding": ("Cannot read the file; save it as {encodings}.", "无法读取文件，请另存为 {encodings}。"),
     "error.stale": ("Someone changed this record meanwhile.", "此记录已被他人修改。"),
     # enum values
     "enum.role.admin": ("Admin", "管理员"),
