@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
@@ -86,7 +87,7 @@ def visible_customer_ids(actor: Actor) -> Select[int]:
 
 
 def record_visible(
-    actor: Actor, *, rep_column: ColumnElement[int], customer_column: ColumnElement[int | None]
+    actor: Actor, *, rep_column: ColumnElement[Any], customer_column: ColumnElement[Any]
 ) -> ColumnElement[bool]:
     """Return the WHERE clause of child records (visits, orders, …) the actor may see.
 

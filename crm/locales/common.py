@@ -77,6 +77,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.not_found": ("Not found or not yours: {what}.", "不存在或无权访问：{what}。"),
     "error.missing_columns": ("Missing columns: {columns}.", "缺少列：{columns}。"),
     "error.invalid_number": ("Not a valid number.", "不是有效的数字。"),
+    "error.unknown": ("Unknown value; choose from the list.", "未知的值，请从列表中选择。"),
     "error.invalid_encoding": ("Cannot read the file; save it as {encodings}.", "无法读取文件，请另存为 {encodings}。"),
     "error.stale": ("Someone changed this record meanwhile.", "此记录已被他人修改。"),
     # enum values
