@@ -392,6 +392,10 @@ def upgrade() -> None:
         "coefficients": {"A": 1.5, "B": 1.2, "C": 1.0, "D": 0.5},
         "created_at": datetime(2020, 1, 1),
     }])
+    if op.get_bind().dialect.name == "postgresql":
+        # The scheme row above was inserted with an explicit id: move the sequence past it.
+        op.execute("SELECT setval(pg_get_serial_sequence('appraisal_schemes', 'id'), "
+                   "(SELECT max(id) FROM appraisal_schemes))")
     version = sa.table("data_version", sa.column("id", sa.Integer), sa.column("version", sa.BigInteger))
     op.bulk_insert(version, [{"id": 1, "version": 0}])
 
