@@ -312,7 +312,7 @@ def dataframe(
 ) -> Any:
     """Show a DataFrame with translated column labels; return the selection event if selectable."""
     shown = df.rename(columns=columns) if columns else df
-    kwargs: dict[str, Any] = {"hide_index": True, "use_container_width": True}
+    kwargs: dict[str, Any] = {"hide_index": True, "width": "stretch"}
     if height:
         kwargs["height"] = height
     if selectable:
@@ -497,7 +497,7 @@ def logout_button() -> None:
     """Render the sidebar logout button; logging out revokes every login cookie of the user."""
     actor = current_actor()
     if actor is not None:
-        st.sidebar.button(t("app.logout"), key="logout", on_click=_logout, args=(actor,), use_container_width=True)
+        st.sidebar.button(t("app.logout"), key="crm:logout", on_click=_logout, args=(actor,), width="stretch")
 
 
 def language_switch(actor: Actor) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from tests.factories import (
     make_user,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 # AppTest's default 3 s is too short for a first run that imports pandas/altair and migrates.
 PAGE_TIMEOUT_S = 60
 
@@ -102,7 +104,7 @@ def world(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
 
 def run_page(path: str, who: Actor | None, **query: str) -> AppTest:
     """Run one page file as a logged-in user (or nobody) and return the finished AppTest."""
-    at = AppTest.from_file(path, default_timeout=PAGE_TIMEOUT_S)
+    at = AppTest.from_file(str(ROOT / path), default_timeout=PAGE_TIMEOUT_S)
     if who is not None:
         at.session_state[ACTOR_KEY] = who
     for name, value in query.items():
