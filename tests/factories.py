@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -256,3 +257,36 @@ def make_attitude(
     session.add(row)
     session.flush()
     return row
+
+
+@dataclass(frozen=True)
+class Org:
+    """A small organisation for KPI scope tests: two teams, two regions, three reps."""
+
+    admin: User
+    north_manager: User  # team north
+    south_manager: User  # team south
+    rep_a: User  # north, east
+    rep_b: User  # north, west
+    rep_c: User  # south, east
+
+
+def make_org(session: Session) -> Org:
+    north_manager = make_user(session, "north.manager", role=Role.MANAGER, team="north", region="east")
+    south_manager = make_user(session, "south.manager", role=Role.MANAGER, team="south", region="east")
+    return Org(
+        admin=make_user(session, "admin", role=Role.ADMIN),
+        north_manager=north_manager,
+        south_manager=south_manager,
+        rep_a=make_user(session, "rep.a", team="north", region="east", manager=north_manager),
+        rep_b=make_user(session, "rep.b", team="north", region="west", manager=north_manager),
+        rep_c=make_user(session, "rep.c", team="south", region="east", manager=south_manager),
+    )
+
+
+def soft_delete(
+    session: Session, row: Customer | Interaction | Order | Opportunity | SurveyResponse | Complaint
+) -> None:
+    """Put a row in the recycle bin (deleted_at set), as the app's delete does."""
+    row.deleted_at = BASE_TIME
+    session.flush()
