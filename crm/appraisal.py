@@ -941,3 +941,29 @@ def export_leaderboard_xlsx(scorecards: Iterable[Scorecard]) -> bytes:
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         leaderboard_frame(scorecards).to_excel(writer, index=False, sheet_name=XLSX_SHEET)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Scheme history and who closed a period (for the appraisal page)
+
+SCHEME_HISTORY_COLUMNS: tuple[str, ...] = ("version", "created_at", "created_by")
+
+
+def scheme_history(session: Session) -> pd.DataFrame:
+    """Return every scheme version, newest first.
+
+    Columns: SCHEME_HISTORY_COLUMNS; created_by is the creator's display name (None for the seeded version 1).
+    """
+    rows = session.execute(
+        select(AppraisalScheme.version, AppraisalScheme.created_at, User.display_name)
+        .outerjoin(User, User.id == AppraisalScheme.created_by_id)
+        .order_by(AppraisalScheme.version.desc())
+    ).all()
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(SCHEME_HISTORY_COLUMNS))
+
+
+def user_display_name(session: Session, *, user_id: int | None) -> str | None:
+    """Return the display name of the user who closed or reopened a period, None when unknown."""
+    if user_id is None:
+        return None
+    return session.scalar(select(User.display_name).where(User.id == user_id))

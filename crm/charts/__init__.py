@@ -1,0 +1,46 @@
+"""Altair charts from aggregated DataFrames (no database access); one module per screen area.
+
+Shared here: the theme (fonts with CJK fallbacks so Chinese labels render), colours, and helpers.
+Every chart receives aggregated rows (tens to hundreds), never raw tables.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from crm.i18n import enum_label, t
+
+FONT = "Inter, 'Noto Sans CJK SC', 'Noto Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
+CHART_HEIGHT = 280
+GRADE_COLORS = {"A": "#2e7d32", "B": "#1f6feb", "C": "#f9a825", "D": "#c62828"}
+TIER_ORDER = ["strategic", "key", "customer", "prospect", "lead"]
+SERIES_COLORS = ["#1f6feb", "#2e7d32", "#f9a825", "#8e24aa", "#c62828", "#00897b"]
+PERCENT_FORMAT = ".1%"
+
+
+def style(chart: alt.TopLevelMixin, *, title_key: str, **title_params: object) -> alt.TopLevelMixin:
+    """Apply the shared theme and a translated title."""
+    return (
+        chart.properties(title=t(title_key, **title_params), height=CHART_HEIGHT)
+        .configure(font=FONT)
+        .configure_title(fontSize=15, anchor="start", font=FONT)
+        .configure_axis(labelFont=FONT, titleFont=FONT, labelFontSize=12, titleFontSize=12, grid=True,
+                        gridColor="#eef0f4")
+        .configure_legend(labelFont=FONT, titleFont=FONT, orient="bottom")
+        .configure_view(strokeWidth=0)
+    )
+
+
+def empty(title_key: str) -> alt.TopLevelMixin:
+    """Return a chart that says there is nothing to show (instead of an empty frame)."""
+    frame = pd.DataFrame({"text": [t("common.no_rows")]})
+    chart = alt.Chart(frame).mark_text(size=14, color="#6b7280").encode(text="text:N")
+    return style(chart, title_key=title_key)
+
+
+def translated(frame: pd.DataFrame, column: str, kind: str) -> pd.DataFrame:
+    """Return a copy with enum values of a column replaced by their translated labels."""
+    out = frame.copy()
+    out[column] = out[column].map(lambda value: enum_label(kind, value))
+    return out
