@@ -159,7 +159,7 @@ def fmt_delta(value: float | None, previous: float | None, *, is_rate: bool, dec
     if value is None or previous is None:
         return None
     if is_rate:
-        return f"{(value - previous) * 100:+.1f} pt"
+        return t("common.points", value=f"{(value - previous) * 100:+.1f}")
     if previous == 0:
         return None
     return f"{(value - previous) / abs(previous) * 100:+.{decimals}f}%"
@@ -441,45 +441,53 @@ def login_gate() -> Callable[[], None]:
     set_language_for_run(current_actor())
 
     def login_page() -> None:
-        language = st.selectbox(
-            t("app.language"),
-            i18n.LANGUAGES,
-            index=i18n.LANGUAGES.index(i18n.get_language()),
-            format_func=lambda code: i18n.LANGUAGE_NAMES[code],
-            key="login_language",
-        )
-        if language != i18n.get_language():
-            st.session_state["language"] = language
-            st.rerun()
-        st.title(t("app.title"))
-        with st.form("login"):
-            st.subheader(t("auth.form_title"))
-            typed_username = st.text_input(t("auth.username"), key="login_username")
-            typed_password = st.text_input(t("auth.password"), type="password", key="login_password")
-            submitted = st.form_submit_button(t("auth.login"), type="primary")
-        if not submitted:
-            return
-        login_at = utcnow()
-        try:
-            with writing() as session:
-                actor = auth.authenticate(session, username=typed_username, password=typed_password, now=login_at)
-        except AuthenticationError:
-            st.error(t("auth.invalid_credentials"))
-            return
-        st.session_state.update(
-            {
-                ACTOR_KEY: actor,
-                ISSUED_AT_KEY: login_at,
-                LOGGED_OUT_KEY: False,
-                PENDING_COOKIE_KEY: session_cookie.issue_token(
-                    key=key, username=actor.username, issued_at=login_at, expiry_days=days
-                ),
-            }
-        )
-        st.session_state.pop("language", None)
-        st.rerun()
+        _, middle, _ = st.columns([1, 2, 1])
+        with middle:
+            language = st.selectbox(
+                t("app.language"),
+                i18n.LANGUAGES,
+                index=i18n.LANGUAGES.index(i18n.get_language()),
+                format_func=lambda code: i18n.LANGUAGE_NAMES[code],
+                key="login_language",
+            )
+            if language != i18n.get_language():
+                st.session_state["language"] = language
+                st.rerun()
+            st.title(t("app.title"))
+            with st.form("login"):
+                st.subheader(t("auth.form_title"))
+                typed_username = st.text_input(t("auth.username"), key="login_username")
+                typed_password = st.text_input(t("auth.password"), type="password", key="login_password")
+                submitted = st.form_submit_button(t("auth.login"), type="primary")
+            if submitted:
+                _attempt_login(typed_username, typed_password, key=key, days=days)
 
     return login_page
+
+
+def _attempt_login(typed_username: str, typed_password: str, *, key: str, days: float) -> None:
+    """Check the typed credentials in the database; on success remember the login and rerun."""
+    from crm import auth, session_cookie
+
+    login_at = utcnow()
+    try:
+        with writing() as session:
+            actor = auth.authenticate(session, username=typed_username, password=typed_password, now=login_at)
+    except AuthenticationError:
+        st.error(t("auth.invalid_credentials"))
+        return
+    st.session_state.update(
+        {
+            ACTOR_KEY: actor,
+            ISSUED_AT_KEY: login_at,
+            LOGGED_OUT_KEY: False,
+            PENDING_COOKIE_KEY: session_cookie.issue_token(
+                key=key, username=actor.username, issued_at=login_at, expiry_days=days
+            ),
+        }
+    )
+    st.session_state.pop("language", None)
+    st.rerun()
 
 
 def _logout(actor: Actor) -> None:

@@ -37,6 +37,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "common.no_rows": ("Nothing to show for this selection.", "当前筛选条件下没有数据。"),
     "common.page": ("Page", "页码"),
     "common.rows_total": ("{shown} of {total} rows", "共 {total} 行，显示 {shown} 行"),
+    "common.points": ("{value} pt", "{value} 个百分点"),
     "common.vs_previous": ("vs previous period", "较上期"),
     "common.fix_fields": ("Please correct the highlighted fields.", "请更正标出的字段。"),
     "common.not_found": ("Not found or not yours.", "记录不存在或您无权查看。"),
