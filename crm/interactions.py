@@ -11,7 +11,6 @@ from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, customer_visible, get_visible_customer, require_rep_assignable
-from crm.audit import diff, record, snapshot
 from crm.customers import search_clause
 from crm.errors import NotFoundError, Validator
 from crm.models import Customer, Interaction, InteractionKind, Outcome, User
@@ -20,7 +19,6 @@ from crm.validation import (
     RawDateTime,
     RawInt,
     RawText,
-    add_once,
     check_date_order,
     clean_choice,
     clean_date,
@@ -28,8 +26,10 @@ from crm.validation import (
     clean_id,
     clean_int,
     clean_text,
+    create_audited,
     find_by_key,
     record_scope,
+    soft_delete_audited,
 )
 
 ENTITY = "interaction"
@@ -142,35 +142,14 @@ def log_interaction(
         idempotency_key=idempotency_key,
         created_at=now,
     )
-    saved, inserted = add_once(session, row, key=idempotency_key)
-    if not inserted:
-        return _visible_interaction(session, actor=actor, interaction_id=saved.id)
-    record(
-        session,
-        actor=actor,
-        action="create",
-        entity=ENTITY,
-        entity_id=saved.id,
-        changes=diff({}, snapshot(saved)),
-        at=now,
-    )
-    return saved
+    saved, inserted = create_audited(session, actor=actor, row=row, key=idempotency_key, entity=ENTITY, now=now)
+    return saved if inserted else _visible_interaction(session, actor=actor, interaction_id=saved.id)
 
 
 def delete_interaction(session: Session, *, actor: Actor, interaction_id: int, now: datetime) -> Interaction:
     """Soft-delete an interaction the actor may see (a rep: their own or on their customers)."""
     row = _visible_interaction(session, actor=actor, interaction_id=interaction_id)
-    row.deleted_at = now
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="delete",
-        entity=ENTITY,
-        entity_id=row.id,
-        changes={"deleted_at": [None, now.isoformat()]},
-        at=now,
-    )
+    soft_delete_audited(session, actor=actor, row=row, entity=ENTITY, now=now)
     return row
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, get_visible_customer, require_rep_assignable
-from crm.audit import diff, record, snapshot
 from crm.errors import NotFoundError, Validator
 from crm.models import Customer, Order, Product, User
 from crm.periods import Period
@@ -18,14 +17,15 @@ from crm.validation import (
     RawDate,
     RawInt,
     RawNumber,
-    add_once,
     clean_date,
     clean_id,
     clean_int,
     clean_money,
     clean_text,
+    create_audited,
     find_by_key,
     record_scope,
+    soft_delete_audited,
 )
 
 ENTITY = "order"
@@ -111,35 +111,14 @@ def create_order(
         idempotency_key=idempotency_key,
         created_at=now,
     )
-    saved, inserted = add_once(session, row, key=idempotency_key)
-    if not inserted:
-        return _visible_order(session, actor=actor, order_id=saved.id)
-    record(
-        session,
-        actor=actor,
-        action="create",
-        entity=ENTITY,
-        entity_id=saved.id,
-        changes=diff({}, snapshot(saved)),
-        at=now,
-    )
-    return saved
+    saved, inserted = create_audited(session, actor=actor, row=row, key=idempotency_key, entity=ENTITY, now=now)
+    return saved if inserted else _visible_order(session, actor=actor, order_id=saved.id)
 
 
 def delete_order(session: Session, *, actor: Actor, order_id: int, now: datetime) -> Order:
     """Soft-delete an order the actor may see (a rep: their own or on their customers)."""
     row = _visible_order(session, actor=actor, order_id=order_id)
-    row.deleted_at = now
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="delete",
-        entity=ENTITY,
-        entity_id=row.id,
-        changes={"deleted_at": [None, now.isoformat()]},
-        at=now,
-    )
+    soft_delete_audited(session, actor=actor, row=row, entity=ENTITY, now=now)
     return row
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, get_visible_customer, require_rep_assignable
-from crm.audit import diff, record, snapshot
 from crm.errors import NotFoundError, Validator
 from crm.models import Customer, SurveyResponse, User
 from crm.periods import Period
@@ -18,13 +17,14 @@ from crm.validation import (
     RawDate,
     RawInt,
     RawText,
-    add_once,
     clean_date,
     clean_id,
     clean_int,
     clean_text,
+    create_audited,
     find_by_key,
     record_scope,
+    soft_delete_audited,
 )
 
 ENTITY = "survey_response"
@@ -122,35 +122,14 @@ def record_survey(
         created_at=now,
         **dimensions,
     )
-    saved, inserted = add_once(session, row, key=idempotency_key)
-    if not inserted:
-        return _visible_response(session, actor=actor, response_id=saved.id)
-    record(
-        session,
-        actor=actor,
-        action="create",
-        entity=ENTITY,
-        entity_id=saved.id,
-        changes=diff({}, snapshot(saved)),
-        at=now,
-    )
-    return saved
+    saved, inserted = create_audited(session, actor=actor, row=row, key=idempotency_key, entity=ENTITY, now=now)
+    return saved if inserted else _visible_response(session, actor=actor, response_id=saved.id)
 
 
 def delete_survey(session: Session, *, actor: Actor, response_id: int, now: datetime) -> SurveyResponse:
     """Soft-delete a survey response the actor may see."""
     row = _visible_response(session, actor=actor, response_id=response_id)
-    row.deleted_at = now
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="delete",
-        entity=ENTITY,
-        entity_id=row.id,
-        changes={"deleted_at": [None, now.isoformat()]},
-        at=now,
-    )
+    soft_delete_audited(session, actor=actor, row=row, entity=ENTITY, now=now)
     return row
 
 

@@ -22,8 +22,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.access import Actor, record_visible
+from crm.audit import diff, record, snapshot
 from crm.errors import Validator
-from crm.models import AuditEvent, User
+from crm.models import AuditEvent, Base, User
 
 # Phone numbers: digits, spaces, +, -, parentheses, with 5–20 digits in all.
 PHONE_ALLOWED = re.compile(r"^[0-9 +\-()]+$")
@@ -305,8 +306,9 @@ def digits_only_sql(column: InstrumentedAttribute[Any] | ColumnElement[Any]) -> 
 
 
 class Keyed(Protocol):
-    """A model with an idempotency key column."""
+    """A model with an id and an idempotency key column."""
 
+    id: Any
     idempotency_key: Any
 
 
@@ -337,6 +339,44 @@ def add_once(session: Session, row: KeyedRow, *, key: str | None) -> tuple[Keyed
             raise
         return existing, False
     return row, True
+
+
+def create_audited(
+    session: Session, *, actor: Actor, row: KeyedRow, key: str | None, entity: str, now: datetime
+) -> tuple[KeyedRow, bool]:
+    """Insert the row once per idempotency key and audit the creation; return (row, inserted)."""
+    saved, inserted = add_once(session, row, key=key)
+    if inserted:
+        record(
+            session,
+            actor=actor,
+            action="create",
+            entity=entity,
+            entity_id=saved.id,
+            changes=diff({}, snapshot(cast(Base, saved))),
+            at=now,
+        )
+    return saved, inserted
+
+
+def soft_delete_audited(session: Session, *, actor: Actor, row: SoftDeletable, entity: str, now: datetime) -> None:
+    """Put the row in the recycle bin (deleted_at) and audit it."""
+    row.deleted_at = now
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="delete",
+        entity=entity,
+        entity_id=row.id,
+        changes={"deleted_at": [None, now.isoformat()]},
+        at=now,
+    )
+
+
+class SoftDeletable(Protocol):
+    id: Any
+    deleted_at: datetime | None
 
 
 def flush_versioned(session: Session, row: object, values: dict[str, Any]) -> bool:
