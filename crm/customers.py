@@ -631,3 +631,49 @@ def customer_profile(
         lifetime_value=float(totals[0]),
         order_count=int(totals[1]),
     )
+
+
+def customer_regions(session: Session, *, actor: Actor) -> list[str]:
+    """Return the distinct regions of the live customers the actor sees, for the list filter."""
+    query = (
+        select(Customer.region)
+        .where(customer_visible(actor), Customer.deleted_at.is_(None), Customer.region.is_not(None))
+        .distinct()
+        .order_by(Customer.region)
+    )
+    return [region for region in session.scalars(query) if region]
+
+
+def customer_list_rows(
+    session: Session,
+    *,
+    actor: Actor,
+    query: str = "",
+    tier: str | None = None,
+    status: str | None = None,
+    owner_id: int | None = None,
+    unassigned: bool = False,
+    region: str | None = None,
+    only_deleted: bool = False,
+) -> pd.DataFrame:
+    """Return every row of a filtered customer list (columns: LIST_COLUMNS), for an export."""
+    where = _list_query(
+        actor,
+        query=query,
+        tier=tier,
+        status=status,
+        owner_id=owner_id,
+        unassigned=unassigned,
+        region=region,
+        include_deleted=False,
+        only_deleted=only_deleted,
+    )
+    owner = aliased(User)
+    columns = [owner.display_name if name == "owner_name" else getattr(Customer, name) for name in LIST_COLUMNS]
+    rows = session.execute(
+        select(*columns)
+        .outerjoin(owner, owner.id == Customer.owner_id)
+        .where(*where)
+        .order_by(Customer.name_key, Customer.id)
+    ).all()
+    return pd.DataFrame([tuple(row) for row in rows], columns=LIST_COLUMNS)

@@ -15,7 +15,9 @@ from crm.contacts import ContactInput, create_contact, delete_contact, list_cont
 from crm.customers import (
     CustomerInput,
     create_customer,
+    customer_list_rows,
     customer_profile,
+    customer_regions,
     delete_customer,
     find_duplicates,
     list_customers,
@@ -474,3 +476,53 @@ def test_contact_validation_and_scope(session, people) -> None:
         update_contact(session, actor=actor(people.other), contact_id=contact.id, data=ContactInput(name="X"), now=NOW)
     with pytest.raises(NotFoundError):
         delete_contact(session, actor=actor(people.other), contact_id=contact.id, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("who", "regions"),
+    [
+        ("rep", ["east", "west"]),  # Acme (east), acorn (west)
+        ("rep2", ["east"]),  # Beta Co
+        ("manager", ["east", "west"]),  # team north + pool (Pool Inc has no region)
+        ("other", []),  # Southern has no region
+    ],
+)
+def test_customer_regions_are_scoped_and_distinct(session, directory, who: str, regions: list[str]) -> None:
+    assert customer_regions(session, actor=actor(getattr(directory, who))) == regions
+
+
+def test_customer_regions_skip_deleted(session, directory) -> None:
+    acorn = session.scalar(select(Customer).where(Customer.name == "acorn_100%"))
+    delete_customer(session, actor=actor(directory.rep), customer_id=acorn.id, now=NOW)
+    assert customer_regions(session, actor=actor(directory.rep)) == ["east"]
+
+
+@pytest.mark.parametrize(
+    ("who", "filters", "names"),
+    [
+        ("manager", {}, ["Acme Ltd", "acorn_100%", "Beta Co", "Pool Inc"]),
+        ("manager", {"tier": "key"}, ["Acme Ltd", "Beta Co"]),
+        ("manager", {"unassigned": True}, ["Pool Inc"]),
+        ("manager", {"query": "ac"}, ["Acme Ltd", "acorn_100%"]),
+        ("rep", {}, ["Acme Ltd", "acorn_100%"]),
+        ("admin", {"region": "east"}, ["Acme Ltd", "Beta Co"]),
+    ],
+)
+def test_customer_list_rows_match_the_list_without_paging(
+    session, directory, who: str, filters: dict, names: list[str]
+) -> None:
+    who_actor = actor(getattr(directory, who))
+    rows = customer_list_rows(session, actor=who_actor, **filters)
+    assert list(rows["name"]) == names
+    assert list(rows.columns) == list(list_customers(session, actor=who_actor).rows.columns)
+    # A page of 1 row still reports the same total the export returns.
+    assert list_customers(session, actor=who_actor, page_size=1, **filters).total == len(rows)
+
+
+def test_customer_list_rows_recycle_bin(session, directory) -> None:
+    acme = session.scalar(select(Customer).where(Customer.name == "Acme Ltd"))
+    delete_customer(session, actor=actor(directory.rep), customer_id=acme.id, now=NOW)
+    manager = actor(directory.manager)
+    assert list(customer_list_rows(session, actor=manager, only_deleted=True)["name"]) == ["Acme Ltd"]
+    assert "Acme Ltd" not in list(customer_list_rows(session, actor=manager)["name"])
+    assert list(customer_list_rows(session, actor=manager, only_deleted=True)["owner_name"]) == ["Rep"]
