@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import cache
 
@@ -15,7 +16,16 @@ LANGUAGES = (EN, ZH)
 LANGUAGE_NAMES = {EN: "English", ZH: "简体中文"}
 
 # Streamlit runs each session's script in its own thread; a ContextVar keeps languages apart.
-_language: ContextVar[str] = ContextVar("language", default=EN)
+_language: ContextVar[str | None] = ContextVar("language", default=None)
+# Where to read the language when the current run has not set it yet: widget callbacks run
+# before the script (and its set_language) does. crm.ui registers the browser session's choice.
+_fallback: Callable[[], str | None] | None = None
+
+
+def set_fallback(provider: Callable[[], str | None]) -> None:
+    """Register where t() reads the language before set_language ran in this thread."""
+    global _fallback
+    _fallback = provider
 
 
 @cache
@@ -38,7 +48,11 @@ def set_language(language: str) -> None:
 
 
 def get_language() -> str:
-    return _language.get()
+    """Return the language of the current run (English if none is known)."""
+    language = _language.get()
+    if language is None and _fallback is not None:
+        language = _fallback()
+    return language if language in LANGUAGES else EN
 
 
 def t(key: str, **params: object) -> str:

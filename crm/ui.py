@@ -32,10 +32,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 ACTOR_KEY = "crm_actor"
+LANGUAGE_KEY = "language"
 # Cached figures live at most this long even if no write bumps the data version.
 CACHE_TTL_S = 300
 CACHE_MAX_ENTRIES = 512
 PERIOD_PRESETS = ("this_month", "last_month", "this_quarter", "last_quarter", "this_year", "last_year", "custom")
+
+
+def _session_language() -> str | None:
+    language = st.session_state.get(LANGUAGE_KEY)
+    return language if isinstance(language, str) else None
+
+
+i18n.set_fallback(_session_language)
 
 
 @st.cache_resource(show_spinner=False)
