@@ -30,7 +30,6 @@ from crm.kpi.reps import (
     interaction_criteria,
     new_customer_criteria,
     order_criteria,
-    period_buyers,
     resolved_complaint_criteria,
     survey_criteria,
 )
@@ -777,13 +776,10 @@ def _records_query(metric: str, *, rep_id: int, period: Period) -> Select:
             .order_by(Order.ordered_on, Order.id)
         )
     if metric == "new_customers":
-        buyers = period_buyers(period)
         return (
-            select(Customer.id, Customer.code, Customer.name, Customer.tier, buyers.c.first_order_on)
-            .select_from(buyers)
-            .join(Customer, Customer.id == buyers.c.customer_id)
-            .where(Customer.owner_id == rep_id, *new_customer_criteria(buyers, period, None))
-            .order_by(buyers.c.first_order_on, Customer.id)
+            select(Customer.id, Customer.code, Customer.name, Customer.tier, Customer.first_order_on)
+            .where(Customer.owner_id == rep_id, *new_customer_criteria(period, None))
+            .order_by(Customer.first_order_on, Customer.id)
         )
     if metric == "visits":
         return (

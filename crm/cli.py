@@ -322,10 +322,35 @@ def cmd_appraisal(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from crm import bench
+def cmd_summaries(args: argparse.Namespace) -> int:
+    """Rebuild the summary tables from the raw records, or check them against a recomputation."""
+    from crm import summaries
 
-    return bench.main(scale=args.scale, json_path=Path(args.json) if args.json else None)
+    eng = engine()
+    if args.action == "rebuild":
+        with db.write_session(eng) as session:
+            result = summaries.rebuild(session)
+        print(
+            f"summaries rebuilt in {result.seconds:.1f} s: rep_day_stats {result.rep_days:,} rows, "
+            f"customers with a first order {result.customers_with_orders:,}, "
+            f"with a first won deal {result.customers_with_wins:,}"
+        )
+        return 0
+    with db.read_session(eng) as session:
+        problems = summaries.verify(session)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print("summaries differ from the records: run `python -m crm summaries rebuild`")
+        return 1
+    print("summaries exact")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from crm.bench import main as run_bench
+
+    return run_bench(scale=args.scale, json_path=Path(args.json) if args.json else None, with_growth=args.growth)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,9 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--by", choices=["rep"], help="one object per rep")
         cmd.set_defaults(func=handler)
 
+    summaries = sub.add_parser("summaries", help="rebuild or verify the KPI summary tables")
+    summaries.add_argument("action", choices=["rebuild", "verify"])
+    summaries.set_defaults(func=cmd_summaries)
+
     bench = sub.add_parser("bench", help="measure SPEC §8 targets")
     bench.add_argument("--scale", choices=["demo", "large"], default="large")
     bench.add_argument("--json", help="write the figures to this JSON file")
+    bench.add_argument("--growth", action="store_true", help="also measure the overview at 10k/100k/1M interactions")
     bench.set_defaults(func=cmd_bench)
     return parser
 

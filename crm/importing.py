@@ -52,6 +52,7 @@ import pandas as pd
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
+from crm import summaries
 from crm.access import Actor, can_act_as_rep, customer_visible, require_role
 from crm.audit import jsonable, record
 from crm.csvio import (
@@ -1006,6 +1007,8 @@ def _write_maven(
     orders = _resolve(plan.orders, {**ids, "opportunity_id": plan.opportunity_ids})
     for order_chunk in _chunks(orders, WRITE_CHUNK):
         session.execute(insert(Order).execution_options(render_nulls=True), list(order_chunk))
+    # Bulk inserts bypass the ORM flush hooks; a whole dataset is cheapest summarised set-based.
+    summaries.rebuild(session)
     changes: dict[str, list[Any]] = {"source": [None, str(directory)]}
     changes.update({entity: [None, actions] for entity, actions in summary.counts.items()})
     record(session, actor=actor, action="import", entity="maven", entity_id=directory.name, changes=changes, at=at)
@@ -1431,6 +1434,8 @@ def _write_interactions(
 ) -> None:
     new_rows = [{**w.values, "created_at": at} for w in writes if w.match is None]
     ids = _insert_ids(session, Interaction, new_rows)
+    # Bulk inserts bypass the ORM flush hooks: bring the rep day summaries of the new rows up to date.
+    summaries.refresh_records(session, Interaction, ids)
     created = [
         (i, {k: [None, jsonable(v)] for k, v in row.items() if v is not None})
         for i, row in zip(ids, new_rows, strict=True)

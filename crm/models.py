@@ -191,6 +191,10 @@ class Customer(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Derived, kept exact by crm.summaries on every flush (never set by hand): the date of the
+    # customer's first live order and of its first live won opportunity, NULL when none.
+    first_order_on: Mapped[date | None] = mapped_column(Date)
+    first_won_on: Mapped[date | None] = mapped_column(Date)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     contacts: Mapped[list[Contact]] = relationship(back_populates="customer")
@@ -275,6 +279,8 @@ class Opportunity(Base):
     engaged_on: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
     lost_reason: Mapped[str | None] = mapped_column(String(200))
+    # The add form's token: a double submit of the form stores one deal (migration 0003).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -476,3 +482,141 @@ class DataVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# Sums of many amounts (a rep's day) get two more digits than one amount.
+SUM_MONEY = Numeric(16, 2)
+
+
+class Tallies:
+    """The additive KPI tallies of rep_day_stats and day_stats (see RepDayStat)."""
+
+    interactions: Mapped[int] = mapped_column(Integer, default=0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    revenue: Mapped[Decimal] = mapped_column(SUM_MONEY, default=Decimal(0))
+    responses: Mapped[int] = mapped_column(Integer, default=0)
+    csat_sum: Mapped[int] = mapped_column(Integer, default=0)  # sum of overall scores
+    csat_good: Mapped[int] = mapped_column(Integer, default=0)  # overall >= 4
+    recommend_n: Mapped[int] = mapped_column(Integer, default=0)  # responses with a recommend score
+    promoters: Mapped[int] = mapped_column(Integer, default=0)  # recommend 9–10
+    detractors: Mapped[int] = mapped_column(Integer, default=0)  # recommend 0–6
+    quality_sum: Mapped[int] = mapped_column(Integer, default=0)
+    quality_n: Mapped[int] = mapped_column(Integer, default=0)
+    service_sum: Mapped[int] = mapped_column(Integer, default=0)
+    service_n: Mapped[int] = mapped_column(Integer, default=0)
+    price_sum: Mapped[int] = mapped_column(Integer, default=0)
+    price_n: Mapped[int] = mapped_column(Integer, default=0)
+    after_sales_sum: Mapped[int] = mapped_column(Integer, default=0)
+    after_sales_n: Mapped[int] = mapped_column(Integer, default=0)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    lost: Mapped[int] = mapped_column(Integer, default=0)
+    won_amount: Mapped[Decimal] = mapped_column(SUM_MONEY, default=Decimal(0))
+    complaints_resolved: Mapped[int] = mapped_column(Integer, default=0)
+    complaints_on_time: Mapped[int] = mapped_column(Integer, default=0)  # resolved_at <= due_at
+    resolution_seconds: Mapped[int] = mapped_column(BigInteger, default=0)  # opened → resolved, whole seconds
+
+
+class RepDayStat(Tallies, Base):
+    """Per rep and day tallies of every KPI that adds up over reps and days (SPEC §5, §6).
+
+    Derived data, kept exact by crm.summaries in the transaction of every ORM write and rebuilt
+    from scratch by `python -m crm summaries rebuild`. A record counts on its date for the rep on
+    it (interaction's rep and day, order's rep and ordered_on, response's rep and responded_on,
+    opportunity's owner and closed_on when won or lost, complaint's assignee and resolved day),
+    only while neither it nor its customer is soft-deleted. The primary key leads with the day
+    so a period's rows for all reps lie together (SQLite stores the table in key order).
+    """
+
+    __tablename__ = "rep_day_stats"
+    __table_args__ = (Index("ix_rep_day_stats_rep_day", "rep_id", "day"), {"sqlite_with_rowid": False})
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    rep_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class DayStat(Tallies, Base):
+    """rep_day_stats summed over all reps, per day: the whole-company figures read one row a day.
+
+    Kept exact with rep_day_stats (crm.summaries recomputes the touched days from it).
+    """
+
+    __tablename__ = "day_stats"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+# Indexes of the summary reads and of the raw queries that remain (migration 0002). Partial
+# indexes hold live rows only, so the KPI scans read the index alone and never the table; they
+# end with deleted_at because SQLite counts an index as covering only if it holds every column
+# the query names, the partial index's own WHERE included.
+_LIVE_ORDER = Order.deleted_at.is_(None)
+_LIVE_INTERACTION = Interaction.deleted_at.is_(None)
+_LIVE_OPPORTUNITY = Opportunity.deleted_at.is_(None)
+_DELETED_CUSTOMER = Customer.deleted_at.is_not(None)
+Index(
+    "ix_orders_live_date",
+    Order.ordered_on,
+    Order.customer_id,
+    Order.rep_id,
+    Order.amount,
+    Order.deleted_at,
+    sqlite_where=_LIVE_ORDER,
+    postgresql_where=_LIVE_ORDER,
+)
+Index(
+    "ix_interactions_live_time",
+    Interaction.occurred_at,
+    Interaction.kind,
+    Interaction.rep_id,
+    Interaction.customer_id,
+    Interaction.deleted_at,
+    sqlite_where=_LIVE_INTERACTION,
+    postgresql_where=_LIVE_INTERACTION,
+)
+Index(
+    "ix_opportunities_live_created",
+    Opportunity.created_on,
+    Opportunity.owner_id,
+    Opportunity.stage,
+    Opportunity.engaged_on,
+    Opportunity.customer_id,
+    Opportunity.deleted_at,
+    sqlite_where=_LIVE_OPPORTUNITY,
+    postgresql_where=_LIVE_OPPORTUNITY,
+)
+# The recycle bin is small: `customer_id NOT IN (deleted customers)` reads this index only.
+Index(
+    "ix_customers_deleted_ids",
+    Customer.id,
+    Customer.deleted_at,
+    sqlite_where=_DELETED_CUSTOMER,
+    postgresql_where=_DELETED_CUSTOMER,
+)
+Index("ix_customers_first_order", Customer.first_order_on, Customer.owner_id)
+_LIVE_CUSTOMER = Customer.deleted_at.is_(None)
+# Lead conversion: customers created in a period, by owner, converted by a first order or won deal.
+Index(
+    "ix_customers_live_created",
+    Customer.created_at,
+    Customer.owner_id,
+    Customer.first_order_on,
+    Customer.first_won_on,
+    Customer.deleted_at,
+    sqlite_where=_LIVE_CUSTOMER,
+    postgresql_where=_LIVE_CUSTOMER,
+)
+# Prefix search (`LIKE 'abc%'`): PostgreSQL needs pattern operators unless the database collation
+# is C; SQLite's LIKE is case-insensitive and uses only a NOCASE index. name_key is lower case
+# and codes upper case, so the case-insensitive match finds the same rows.
+SEARCH_COLUMNS = ("name_key", "code", "phone")
+for _name in SEARCH_COLUMNS:
+    _column = Customer.__table__.c[_name]
+    Index(f"ix_customers_{_name}_pattern", _column, postgresql_ops={_name: "varchar_pattern_ops"}).ddl_if(
+        dialect="postgresql"
+    )
+    Index(f"ix_customers_{_name}_nocase", _column.collate("NOCASE")).ddl_if(dialect="sqlite")
+
+# Every ORM flush keeps rep_day_stats and customers.first_*_on exact (listeners registered on import).
+import crm.summaries  # noqa: E402, F401

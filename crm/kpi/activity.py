@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from crm.access import Actor, Filters, kpi_rep_ids
+from crm.kpi import daily
 from crm.kpi.common import (
     DEFAULT_LIMIT,
     Compared,
@@ -22,11 +23,13 @@ from crm.kpi.common import (
     count_if,
     customer_scope,
     interaction_scope,
+    span,
     within,
     within_any,
 )
+from crm.kpi.daily import use_summaries
 from crm.kpi.sqlfuncs import member_of, week_start
-from crm.models import Customer, Interaction, InteractionKind, User
+from crm.models import Customer, Interaction, InteractionKind, RepDayStat, User
 from crm.periods import Period
 
 NOT_CONTACTED_DAYS = (30, 60, 90)
@@ -63,6 +66,10 @@ def activity_by_period(
 ) -> list[Activity]:
     """Return visits, calls and all interactions of each period, from one query."""
     filters = as_filters(filters)
+    if use_summaries(filters):
+        days = daily.by_day(session, actor=actor, filters=filters, span=span(periods))
+        totals = [daily.fold(days, period) for period in periods]
+        return [Activity(visits=t.visits, calls=t.calls, interactions=t.interactions) for t in totals]
     i = Interaction
     columns: list[ColumnElement[Any]] = []
     for index, period in enumerate(periods):
@@ -89,8 +96,12 @@ def activity_by_period(
 def visits_by_period(
     session: Session, *, actor: Actor, periods: Sequence[Period], filters: Filters | None = None
 ) -> list[int]:
-    """Return the number of visits in each period (one query that reads visits only)."""
+    """Return the number of visits in each period (one query)."""
     filters = as_filters(filters)
+    if use_summaries(filters):
+        return [
+            activity.visits for activity in activity_by_period(session, actor=actor, periods=periods, filters=filters)
+        ]
     i = Interaction
     which = bucket(i.occurred_at, periods, timestamps=True).label("which")
     query = (
@@ -128,6 +139,8 @@ def visits_calls_by_week(
     least one visit or call have a row; ordered by week, then rep name.
     """
     filters = as_filters(filters)
+    if use_summaries(filters):
+        return _visits_calls_by_week_from_summaries(session, actor=actor, period=period, filters=filters)
     i = Interaction
     week = week_start(i.occurred_at)
     per_week = (
@@ -160,6 +173,27 @@ def visits_calls_by_week(
         }
         for row in session.execute(query)
     ]
+    return pd.DataFrame(rows, columns=["rep_id", "rep_name", "week", "visits", "calls"])
+
+
+def _visits_calls_by_week_from_summaries(
+    session: Session, *, actor: Actor, period: Period, filters: Filters
+) -> pd.DataFrame:
+    weeks = [
+        (rep_id, week, t)
+        for rep_id, week, t in daily.by_rep_and_week(
+            session, actor=actor, filters=filters, period=period, week=week_start(RepDayStat.day)
+        )
+        if t.visits or t.calls
+    ]
+    reps = sorted({rep_id for rep_id, _, _ in weeks})
+    names = daily.rep_names(session, reps)
+    rows = [
+        {"rep_id": rep_id, "rep_name": names[rep_id], "week": week, "visits": t.visits, "calls": t.calls}
+        for rep_id, week, t in weeks
+        if rep_id in names
+    ]
+    rows.sort(key=lambda row: (row["week"], row["rep_name"], row["rep_id"]))
     return pd.DataFrame(rows, columns=["rep_id", "rep_name", "week", "visits", "calls"])
 
 

@@ -9,14 +9,15 @@ except under a tier filter.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from crm.access import Actor, Filters
+from crm.kpi import daily
 from crm.kpi.common import (
     Compared,
     as_filters,
@@ -28,10 +29,12 @@ from crm.kpi.common import (
     opportunity_scope,
     rate,
     rep_in_scope,
+    span,
     stage_keys,
     within,
     within_any,
 )
+from crm.kpi.daily import use_summaries
 from crm.kpi.sqlfuncs import add_days, date_of
 from crm.models import Customer, Interaction, InteractionKind, Opportunity, Order, PipelineStage, StageKind, User
 from crm.periods import Period
@@ -63,6 +66,9 @@ def win_loss_by_period(
 ) -> list[WinLoss]:
     """Return won, lost and win rate of each period (closed_on in it), from one query."""
     filters = as_filters(filters)
+    if use_summaries(filters):
+        days = daily.by_day(session, actor=actor, filters=filters, span=span(periods))
+        return [win_loss_from_tally(daily.fold(days, period)) for period in periods]
     o, stage = Opportunity, PipelineStage
     which = bucket(o.closed_on, periods).label("which")
     is_won = stage.kind == StageKind.WON.value
@@ -98,6 +104,11 @@ def win_loss_by_period(
     return out
 
 
+def win_loss_from_tally(t: daily.Tally) -> WinLoss:
+    """Return the win/loss figures of a rep_day_stats sum."""
+    return WinLoss(won=t.won, lost=t.lost, win_rate=rate(t.won, t.won + t.lost), won_amount=as_money(t.won_amount))
+
+
 def win_loss(session: Session, *, actor: Actor, period: Period, filters: Filters | None = None) -> WinLoss:
     """Return won, lost and win rate of the opportunities closed in the period."""
     return win_loss_by_period(session, actor=actor, periods=[period], filters=filters)[0]
@@ -118,31 +129,18 @@ def lead_conversion_by_period(
 
     Customers count by their owner (in the rep scope; an unfiltered admin also counts unowned
     ones). A customer created in the period converted when it has a live order dated, or a live
-    opportunity won (stage kind won) with closed_on, before the period's end — by any rep.
+    opportunity won (stage kind won) with closed_on, before the period's end — by any rep; the
+    earliest of each is kept in customers.first_order_on / first_won_on by crm.summaries.
     """
     filters = as_filters(filters)
     c = Customer
     columns: list[ColumnElement[Any]] = []
     for index, period in enumerate(periods):
         created = within(c.created_at, period, timestamps=True)
-        ordered = (
-            select(Order.id)
-            .where(Order.customer_id == c.id, Order.deleted_at.is_(None), Order.ordered_on < period.end)
-            .exists()
-        )
-        won = (
-            select(Opportunity.id)
-            .where(
-                Opportunity.customer_id == c.id,
-                Opportunity.deleted_at.is_(None),
-                Opportunity.stage.in_(stage_keys(StageKind.WON)),
-                Opportunity.closed_on < period.end,
-            )
-            .exists()
-        )
+        converted = or_(c.first_order_on < period.end, c.first_won_on < period.end)
         columns += [
             func.sum(count_if(created)).label(f"created{index}"),
-            func.sum(count_if(and_(created, or_(ordered, won)))).label(f"converted{index}"),
+            func.sum(count_if(and_(created, converted))).label(f"converted{index}"),
         ]
     clauses = [
         c.deleted_at.is_(None),
@@ -189,56 +187,47 @@ def funnel(session: Session, *, actor: Actor, period: Period, filters: Filters |
     """
     filters = as_filters(filters)
     o = Opportunity
-    current = aliased(PipelineStage, name="current_stage")
-    cohort = (
-        select(
-            o.id,
-            o.stage,
-            o.engaged_on,
-            current.position.label("position"),
-            current.kind.label("kind"),
-        )
-        .join(current, current.key == o.stage)
+    engaged = o.engaged_on.is_not(None)
+    # The cohort boils down to counts per (current stage, engaged or not): a handful of rows.
+    cohort = session.execute(
+        select(o.stage, engaged.label("engaged"), func.count().label("opportunities"))
         .where(opportunity_scope(actor, filters), within(o.created_on, period))
-        .subquery("cohort")
-    )
-    open_stages = aliased(PipelineStage, name="open_stages")
-    open_positions = select(open_stages.position).where(open_stages.kind == StageKind.OPEN.value)
-    first_open = open_positions.order_by(open_stages.position).limit(1).scalar_subquery()
-    engaging = func.coalesce(
-        open_positions.order_by(open_stages.position).offset(1).limit(1).scalar_subquery(), first_open
-    )
-    step = aliased(PipelineStage, name="step")
-    k = cohort.c
-    reached_open = or_(
-        k.kind == StageKind.WON.value,
-        and_(k.kind == StageKind.OPEN.value, k.position >= step.position),
-        step.position <= first_open,
-        and_(k.engaged_on.is_not(None), step.position <= engaging),
-    )
-    reached = or_(
-        and_(step.kind == StageKind.WON.value, k.stage == step.key),
-        and_(step.kind == StageKind.OPEN.value, reached_open),
-    )
-    query = (
-        select(step.key, step.position, step.kind, func.count(k.id).label("opportunities"))
-        .select_from(step)
-        .outerjoin(cohort, reached)
-        .where(step.kind != StageKind.LOST.value)
-        .group_by(step.key, step.position, step.kind)
-        .order_by(step.position, step.key)
-    )
+        .group_by(o.stage, engaged)
+    ).all()
+    stages = session.execute(
+        select(PipelineStage.key, PipelineStage.position, PipelineStage.kind).order_by(
+            PipelineStage.position, PipelineStage.key
+        )
+    ).all()
+    current = {stage.key: stage for stage in stages}
+    open_positions = sorted(stage.position for stage in stages if stage.kind == StageKind.OPEN.value)
+    first_open = open_positions[0] if open_positions else None
+    engaging = open_positions[1] if len(open_positions) > 1 else first_open
+
+    def reached(step: Any, stage_key: str, is_engaged: bool) -> bool:
+        here = current[stage_key]
+        if step.kind == StageKind.WON.value:
+            return bool(stage_key == step.key)
+        return bool(
+            here.kind == StageKind.WON.value
+            or (here.kind == StageKind.OPEN.value and here.position >= step.position)
+            or (first_open is not None and step.position <= first_open)
+            or (is_engaged and engaging is not None and step.position <= engaging)
+        )
+
     rows = []
     first: int | None = None
     previous: int | None = None
-    for row in session.execute(query):
-        count = int(row.opportunities)
+    for step in stages:
+        if step.kind == StageKind.LOST.value:
+            continue
+        count = sum(int(row.opportunities) for row in cohort if reached(step, row.stage, bool(row.engaged)))
         first = count if first is None else first
         rows.append(
             {
-                "stage": row.key,
-                "position": row.position,
-                "kind": row.kind,
+                "stage": step.key,
+                "position": step.position,
+                "kind": step.kind,
                 "opportunities": count,
                 "step_conversion": None if previous is None else rate(count, previous),
                 "from_start": rate(count, first),
@@ -257,6 +246,8 @@ def win_rate_by_rep(session: Session, *, actor: Actor, period: Period, filters: 
     Columns: rep_id, rep_name, won, lost, win_rate, won_amount; best win rate first.
     """
     filters = as_filters(filters)
+    if use_summaries(filters):
+        return _win_rate_by_rep_from_summaries(session, actor=actor, period=period, filters=filters)
     o, stage = Opportunity, PipelineStage
     is_won = stage.kind == StageKind.WON.value
     per_rep = (
@@ -286,6 +277,24 @@ def win_rate_by_rep(session: Session, *, actor: Actor, period: Period, filters: 
             "won_amount": as_money(row.won_amount),
         }
         for row in session.execute(query)
+    ]
+    frame = pd.DataFrame(rows, columns=["rep_id", "rep_name", "won", "lost", "win_rate", "won_amount"])
+    return frame.sort_values(["win_rate", "rep_name"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _win_rate_by_rep_from_summaries(
+    session: Session, *, actor: Actor, period: Period, filters: Filters
+) -> pd.DataFrame:
+    tallies = {
+        rep_id: t
+        for rep_id, t in daily.by_rep(session, period=period, actor=actor, filters=filters).items()
+        if t.won or t.lost
+    }
+    names = daily.rep_names(session, sorted(tallies))
+    rows = [
+        {"rep_id": rep_id, "rep_name": names[rep_id], **asdict(win_loss_from_tally(t))}
+        for rep_id, t in tallies.items()
+        if rep_id in names
     ]
     frame = pd.DataFrame(rows, columns=["rep_id", "rep_name", "won", "lost", "win_rate", "won_amount"])
     return frame.sort_values(["win_rate", "rep_name"], ascending=[False, True]).reset_index(drop=True)

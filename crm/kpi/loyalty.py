@@ -7,38 +7,43 @@ one order (by a rep in scope) dated in it. Money is returned as float rounded to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, Filters
+from crm.kpi import daily
 from crm.kpi.common import (
     DEFAULT_LIMIT,
-    Column,
     Compared,
     as_date,
     as_filters,
     as_float,
     as_int,
     as_money,
-    bucket,
     complement,
     count_if,
     customer_scope,
+    live_customer,
     order_scope,
     rate,
+    rep_in_scope,
+    span,
     within,
     within_any,
 )
+from crm.kpi.daily import use_summaries
 from crm.models import Customer, CustomerStatus, Interaction, Order, Tier, User
 from crm.periods import Period, add_months
 
 REPEAT_MIN_ORDERS = 2
+SIGNATURE_BASE = 3  # a customer's orders in a window: none, one, or REPEAT_MIN_ORDERS or more
 PARETO_TOP_PERCENT = 20  # "share of revenue from the top 20% of customers"
 PERCENT = 100
 AT_RISK_DAYS = 60
@@ -77,61 +82,170 @@ class CustomerValue:
     curve: pd.DataFrame
 
 
-def loyalty_chain(
-    session: Session, *, actor: Actor, windows: Sequence[Period], filters: Filters | None = None
-) -> list[Loyalty]:
-    """Return the loyalty of windows[1:], each retained against the window before it (one query).
+@dataclass(frozen=True)
+class WindowActivity:
+    """Customers with orders (by reps in scope) per window, from one pass over the orders.
 
-    `windows` are consecutive periods, oldest first (e.g. [p.previous().previous(), p.previous(), p]).
+    `retained` maps each requested pair of window indexes (i, j) to the customers active in
+    both; `orders` and `revenue` are filled only when asked for (the summaries give them otherwise).
+    """
+
+    active: tuple[int, ...]
+    repeat: tuple[int, ...]  # customers with at least REPEAT_MIN_ORDERS orders in the window
+    retained: Mapping[tuple[int, int], int]
+    orders: tuple[int, ...] | None  # filled with revenue only
+    revenue: tuple[float, ...] | None
+
+
+def window_activity(
+    session: Session,
+    *,
+    actor: Actor,
+    windows: Sequence[Period],
+    pairs: Sequence[tuple[int, int]] = (),
+    filters: Filters | None = None,
+    money: bool = False,
+) -> WindowActivity:
+    """Count active and repeat customers of each window and those active in both windows of each pair.
+
+    One pass over the live orders of the windows (a covering index by date), grouped by customer:
+    per order only one comparison with each window edge, counted as "orders before the edge", so
+    the orders of any window are the difference of two such counts. The customer's liveness (and
+    tier) is checked once per customer after grouping, not once per order.
     """
     filters = as_filters(filters)
     o = Order
-    columns: list[Column] = [o.customer_id]
-    for index, window in enumerate(windows):
-        inside = within(o.ordered_on, window)
-        columns.append(func.sum(count_if(inside)).label(f"n{index}"))
-        if index:  # the oldest window only serves as "previous" for retention
-            columns.append(func.sum(case((inside, o.amount), else_=0)).label(f"r{index}"))
+    edges = sorted({w.start for w in windows} | {w.end for w in windows})
+    inner = edges[1:-1]
+    columns: list[ColumnElement[Any]] = [o.customer_id.label("customer_id"), func.count().label("n")]
+    # FILTER skips the aggregate step for the rows that do not match: cheaper than SUM(CASE …).
+    columns += [func.count().filter(o.ordered_on < edge).label(f"n_before{k}") for k, edge in enumerate(inner)]
+    if money:
+        columns.append(func.sum(o.amount).label("r"))
+        columns += [
+            func.sum(case((o.ordered_on < edge, o.amount), else_=0)).label(f"r_before{k}")
+            for k, edge in enumerate(inner)
+        ]
     per_customer = (
         select(*columns)
-        .where(order_scope(actor, filters), within_any(o.ordered_on, windows))
+        .where(
+            o.deleted_at.is_(None),
+            rep_in_scope(o.rep_id, actor=actor, filters=filters),
+            within_any(o.ordered_on, covering(windows)),
+        )
         .group_by(o.customer_id)
-        .subquery()
+        .subquery("per_customer")
     )
     c = per_customer.c
-    totals: list[ColumnElement[Any]] = []
-    for index in range(1, len(windows)):
-        count_now, count_before = c[f"n{index}"], c[f"n{index - 1}"]
-        totals += [
-            func.sum(count_if(count_now > 0)).label(f"active{index}"),
-            func.sum(count_if(count_now >= REPEAT_MIN_ORDERS)).label(f"repeat{index}"),
-            func.sum(count_if(count_before > 0)).label(f"before{index}"),
-            func.sum(count_if(and_(count_before > 0, count_now > 0))).label(f"retained{index}"),
-            func.sum(count_now).label(f"orders{index}"),
-            func.sum(c[f"r{index}"]).label(f"revenue{index}"),
-        ]
-    row = session.execute(select(*totals)).one()._mapping
-    out = []
-    for index in range(1, len(windows)):
-        active = as_int(row[f"active{index}"])
-        repeat = as_int(row[f"repeat{index}"])
-        before = as_int(row[f"before{index}"])
-        retained = as_int(row[f"retained{index}"])
-        retention = rate(retained, before)
-        out.append(
-            Loyalty(
-                active_customers=active,
-                repeat_customers=repeat,
-                repeat_purchase_rate=rate(repeat, active),
-                previously_active=before,
-                retained=retained,
-                retention_rate=retention,
-                churn_rate=complement(retention),
-                revenue=as_money(row[f"revenue{index}"]),
-                orders=as_int(row[f"orders{index}"]),
-            )
-        )
-    return out
+
+    def before(prefix: str, edge: date) -> ColumnElement[Any]:
+        """Orders (or amounts) of the customer dated before an edge of the windows."""
+        position = edges.index(edge)
+        if position == 0:
+            return literal(0)
+        return c[prefix] if position == len(edges) - 1 else c[f"{prefix}_before{position - 1}"]
+
+    def within_window(prefix: str, window: Period) -> ColumnElement[Any]:
+        return before(prefix, window.end) - before(prefix, window.start)
+
+    # Per customer one number: digit w (base 3) is 0, 1 or 2+ orders in window w. Customers are
+    # then counted per distinct signature (a few hundred groups), and Python adds them up.
+    signature: ColumnElement[Any] = literal(0)
+    for index, window in enumerate(windows):
+        count = within_window("n", window)
+        level = case((count >= REPEAT_MIN_ORDERS, 2), (count > 0, 1), else_=0)
+        signature = signature + level * SIGNATURE_BASE**index
+    sums: list[ColumnElement[Any]] = []
+    if money:
+        for index, window in enumerate(windows):
+            sums += [
+                func.sum(within_window("n", window)).label(f"orders{index}"),
+                func.sum(within_window("r", window)).label(f"revenue{index}"),
+            ]
+    grouped = (
+        select(signature.label("signature"), func.count().label("customers"), *sums)
+        .where(live_customer(c.customer_id, filters=filters))
+        .group_by(signature)
+    )
+    active = [0] * len(windows)
+    repeat = [0] * len(windows)
+    retained = dict.fromkeys(pairs, 0)
+    orders = [0] * len(windows)
+    revenue = [Decimal(0)] * len(windows)
+    for row in session.execute(grouped):
+        levels = [(int(row.signature) // SIGNATURE_BASE**index) % SIGNATURE_BASE for index in range(len(windows))]
+        customers = int(row.customers)
+        for index, level in enumerate(levels):
+            active[index] += customers if level else 0
+            repeat[index] += customers if level == 2 else 0
+            if money:
+                orders[index] += as_int(row._mapping[f"orders{index}"])
+                revenue[index] += Decimal(str(row._mapping[f"revenue{index}"] or 0))
+        for first, second in pairs:
+            retained[(first, second)] += customers if levels[first] and levels[second] else 0
+    return WindowActivity(
+        active=tuple(active),
+        repeat=tuple(repeat),
+        orders=tuple(orders) if money else None,
+        retained=retained,
+        revenue=tuple(as_money(value) for value in revenue) if money else None,
+    )
+
+
+def covering(windows: Sequence[Period]) -> list[Period]:
+    """Return the disjoint periods that cover the (possibly overlapping) windows, oldest first."""
+    merged: list[Period] = []
+    for window in sorted(windows, key=lambda w: w.start):
+        if merged and window.start <= merged[-1].end:
+            merged[-1] = Period(merged[-1].start, max(merged[-1].end, window.end))
+        else:
+            merged.append(window)
+    return merged
+
+
+def loyalty_of(activity: WindowActivity, index: int, *, previous: int, revenue: float, orders: int) -> Loyalty:
+    """Return the loyalty of window `index`, retained against window `previous` (a pair of the activity)."""
+    active, repeat = activity.active[index], activity.repeat[index]
+    before = activity.active[previous]
+    retained = activity.retained[(previous, index)]
+    retention = rate(retained, before)
+    return Loyalty(
+        active_customers=active,
+        repeat_customers=repeat,
+        repeat_purchase_rate=rate(repeat, active),
+        previously_active=before,
+        retained=retained,
+        retention_rate=retention,
+        churn_rate=complement(retention),
+        revenue=revenue,
+        orders=orders,
+    )
+
+
+def loyalty_chain(
+    session: Session, *, actor: Actor, windows: Sequence[Period], filters: Filters | None = None
+) -> list[Loyalty]:
+    """Return the loyalty of windows[1:], each retained against the window before it (two queries).
+
+    `windows` are consecutive periods, oldest first (e.g. [p.previous().previous(), p.previous(), p]).
+    Distinct customers come from the orders; revenue and order counts from rep_day_stats (from
+    the orders too under a tier filter).
+    """
+    filters = as_filters(filters)
+    summaries = use_summaries(filters)
+    pairs = [(index - 1, index) for index in range(1, len(windows))]
+    activity = window_activity(session, actor=actor, windows=windows, pairs=pairs, filters=filters, money=not summaries)
+    if summaries:
+        days = daily.by_day(session, actor=actor, filters=filters, span=span(windows))
+        totals = [daily.fold(days, window) for window in windows]
+        revenue = [as_money(t.revenue) for t in totals]
+        orders = [t.orders for t in totals]
+    else:
+        revenue, orders = list(activity.revenue or ()), list(activity.orders or ())
+    return [
+        loyalty_of(activity, index, previous=index - 1, revenue=revenue[index], orders=orders[index])
+        for index in range(1, len(windows))
+    ]
 
 
 def loyalty_summary(session: Session, *, actor: Actor, period: Period, filters: Filters | None = None) -> Loyalty:
@@ -230,37 +344,25 @@ def retention_trend(session: Session, *, actor: Actor, period: Period, filters: 
     churn_rate (fractions, NaN when nobody was active the month before). Months are whole
     calendar months, so the first month is compared with the full month before it.
     """
-    filters = as_filters(filters)
-    o = Order
-    months = [add_months(period.months()[0], -1), *period.months()]
+    months = retention_months(period)
     windows = [Period(first_day, add_months(first_day, 1)) for first_day in months]
-    month = bucket(o.ordered_on, windows)
-    active_months = (
-        select(o.customer_id.label("customer_id"), month.label("month"))
-        .where(order_scope(actor, filters), within_any(o.ordered_on, windows))
-        .group_by(o.customer_id, month)
-        .cte("active_months")
-    )
-    this, following = active_months.alias("this_month"), active_months.alias("next_month")
-    query = (
-        select(
-            this.c.month,
-            func.count().label("active"),
-            func.count(following.c.customer_id).label("retained_next"),
-        )
-        .select_from(
-            this.outerjoin(
-                following,
-                and_(following.c.customer_id == this.c.customer_id, following.c.month == this.c.month + 1),
-            )
-        )
-        .group_by(this.c.month)
-    )
-    by_month = {int(row.month): (int(row.active), int(row.retained_next)) for row in session.execute(query)}
+    pairs = [(index - 1, index) for index in range(1, len(windows))]
+    activity = window_activity(session, actor=actor, windows=windows, pairs=pairs, filters=filters)
+    return retention_frame(months, activity)
+
+
+def retention_months(period: Period) -> list[date]:
+    """Return the first days of the month before the period and of every month it touches."""
+    return [add_months(period.months()[0], -1), *period.months()]
+
+
+def retention_frame(months: Sequence[date], activity: WindowActivity, *, offset: int = 0) -> pd.DataFrame:
+    """Build the retention_trend frame from the activity of the months' windows (at `offset` in it)."""
     rows = []
     for index in range(1, len(months)):
-        active = by_month.get(index, (0, 0))[0]
-        before, retained = by_month.get(index - 1, (0, 0))
+        active = activity.active[offset + index]
+        before = activity.active[offset + index - 1]
+        retained = activity.retained[(offset + index - 1, offset + index)]
         retention = rate(retained, before)
         rows.append(
             {

@@ -2,8 +2,10 @@
 
 Every figure belongs to the rep on the record (order's rep, opportunity's owner, interaction's rep,
 response's rep, complaint's assignee), except new customers, which belong to the customer's owner.
-Each table is read with one GROUP BY rep query, so the cost does not grow with the number of reps.
-Soft-deleted records and every record of a soft-deleted customer are left out.
+Without a tier filter every figure but new customers is one GROUP BY rep over the per rep per day
+summaries (crm.summaries) and new customers one over customers.first_order_on; under a tier filter
+each raw table is read with one GROUP BY rep query. The cost does not grow with the number of
+reps. Soft-deleted records and every record of a soft-deleted customer are left out.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, case, exists, func, or_, select, true
-from sqlalchemy.orm import QueryableAttribute, Session, aliased
+from sqlalchemy import ColumnElement, Select, case, func, or_, select, true
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from crm.access import Actor, Filters, kpi_rep_ids
+from crm.kpi import daily
 from crm.models import (
     Complaint,
     Customer,
@@ -113,29 +116,17 @@ def order_criteria(period: Period, tier: str | None) -> list[ColumnElement[bool]
     ]
 
 
-def period_buyers(period: Period) -> Subquery:
-    """Select customer_id and first_order_on (earliest live order in the period) of each customer buying in it."""
-    return (
-        select(Order.customer_id, func.min(Order.ordered_on).label("first_order_on"))
-        .where(Order.deleted_at.is_(None), Order.ordered_on >= period.start, Order.ordered_on < period.end)
-        .group_by(Order.customer_id)
-        .subquery("period_buyers")
-    )
+def new_customer_criteria(period: Period, tier: str | None) -> list[ColumnElement[bool]]:
+    """Return the WHERE clauses (on Customer) of the live customers whose first live order ever is in the period.
 
-
-def new_customer_criteria(buyers: Subquery, period: Period, tier: str | None) -> list[ColumnElement[bool]]:
-    """Return the WHERE clauses that make a period buyer (joined to Customer) a new customer.
-
-    New means the customer's first live order ever is in the period: no live order before it.
-    NOT EXISTS per buyer uses the (customer_id, ordered_on) index instead of scanning all orders.
+    customers.first_order_on is kept exact by crm.summaries on every write.
     """
-    earlier = aliased(Order)
-    had_earlier_order = exists().where(
-        earlier.customer_id == buyers.c.customer_id,
-        earlier.deleted_at.is_(None),
-        earlier.ordered_on < period.start,
-    )
-    return [Customer.deleted_at.is_(None), tier_clause(tier), ~had_earlier_order]
+    return [
+        Customer.deleted_at.is_(None),
+        Customer.first_order_on >= period.start,
+        Customer.first_order_on < period.end,
+        tier_clause(tier),
+    ]
 
 
 def interaction_criteria(period: Period, tier: str | None) -> list[ColumnElement[bool]]:
@@ -210,20 +201,52 @@ def figures_for(
         return []
     scope = [rep.id for rep in reps]
 
+    new_customers = _rows_by_rep(
+        session,
+        select(Customer.owner_id, func.count())
+        .where(Customer.owner_id.in_(scope), *new_customer_criteria(period, tier))
+        .group_by(Customer.owner_id),
+    )
+    if tier:
+        tallies = _raw_tallies(session, scope=scope, period=period, tier=tier)
+    else:
+        tallies = daily.by_rep(session, period=period, rep_ids=scope)
+
+    out = []
+    for rep in reps:
+        t = tallies.get(rep.id, daily.Tally())
+        new_row = new_customers.get(rep.id)
+        figures = RepFigures(
+            rep_id=rep.id,
+            username=rep.username,
+            display_name=rep.display_name,
+            team=rep.team,
+            region=rep.region,
+            active=bool(rep.active),
+            revenue=_money(t.revenue),
+            orders=t.orders,
+            new_customers=int(new_row[1]) if new_row else 0,
+            visits=t.visits,
+            calls=t.calls,
+            won=t.won,
+            lost=t.lost,
+            csat_sum=t.csat_sum,
+            csat_count=t.responses,
+            complaints_resolved=t.complaints_resolved,
+            complaints_on_time=t.complaints_on_time,
+        )
+        if figures.active or figures.has_data or include_idle:
+            out.append(figures)
+    return out
+
+
+def _raw_tallies(session: Session, *, scope: list[int], period: Period, tier: str) -> dict[int, daily.Tally]:
+    """Return the per-rep tallies of the period from the raw tables (records of customers of one tier)."""
     orders = _rows_by_rep(
         session,
         select(Order.rep_id, func.coalesce(func.sum(Order.amount), 0), func.count())
         .where(Order.rep_id.in_(scope), *order_criteria(period, tier))
         .group_by(Order.rep_id),
-    )
-    buyers = period_buyers(period)
-    new_customers = _rows_by_rep(
-        session,
-        select(Customer.owner_id, func.count())
-        .select_from(buyers)
-        .join(Customer, Customer.id == buyers.c.customer_id)
-        .where(Customer.owner_id.in_(scope), *new_customer_criteria(buyers, period, tier))
-        .group_by(Customer.owner_id),
     )
     interactions = _rows_by_rep(
         session,
@@ -262,36 +285,25 @@ def figures_for(
         .where(Complaint.assignee_id.in_(scope), *resolved_complaint_criteria(period, tier))
         .group_by(Complaint.assignee_id),
     )
-
-    out = []
-    for rep in reps:
-        order_row = orders.get(rep.id)
-        interaction_row = interactions.get(rep.id)
-        deal_row = deals.get(rep.id)
-        survey_row = surveys.get(rep.id)
-        complaint_row = complaints.get(rep.id)
-        new_row = new_customers.get(rep.id)
-        figures = RepFigures(
-            rep_id=rep.id,
-            username=rep.username,
-            display_name=rep.display_name,
-            team=rep.team,
-            region=rep.region,
-            active=bool(rep.active),
+    out = {}
+    for rep_id in scope:
+        order_row = orders.get(rep_id)
+        interaction_row = interactions.get(rep_id)
+        deal_row = deals.get(rep_id)
+        survey_row = surveys.get(rep_id)
+        complaint_row = complaints.get(rep_id)
+        out[rep_id] = daily.Tally(
             revenue=_money(order_row[1]) if order_row else ZERO_MONEY,
             orders=int(order_row[2]) if order_row else 0,
-            new_customers=int(new_row[1]) if new_row else 0,
             visits=int(interaction_row[1]) if interaction_row else 0,
             calls=int(interaction_row[2]) if interaction_row else 0,
             won=int(deal_row[1]) if deal_row else 0,
             lost=int(deal_row[2]) if deal_row else 0,
             csat_sum=int(survey_row[1]) if survey_row else 0,
-            csat_count=int(survey_row[2]) if survey_row else 0,
+            responses=int(survey_row[2]) if survey_row else 0,
             complaints_resolved=int(complaint_row[1]) if complaint_row else 0,
             complaints_on_time=int(complaint_row[2]) if complaint_row else 0,
         )
-        if figures.active or figures.has_data or include_idle:
-            out.append(figures)
     return out
 
 

@@ -7,7 +7,7 @@ headline of a period and of its previous period plus the monthly trend come from
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, Filters
+from crm.kpi import daily
 from crm.kpi.common import (
     DEFAULT_LIMIT,
     Compared,
@@ -28,16 +29,18 @@ from crm.kpi.common import (
     month_slots,
     rate,
     rounded,
+    span,
     survey_scope,
     within,
     within_any,
 )
+from crm.kpi.daily import use_summaries
 from crm.models import Customer, SurveyResponse, Tier, User
 from crm.periods import Period
+from crm.summaries import DETRACTOR_MAX, PROMOTER_MIN, SATISFIED_MIN
 
-SATISFIED_MIN = 4  # overall score that counts as satisfied for CSAT %
-PROMOTER_MIN = 9  # recommend 9–10
-DETRACTOR_MAX = 6  # recommend 0–6
+# SATISFIED_MIN (overall >= 4), PROMOTER_MIN (recommend 9–10) and DETRACTOR_MAX (0–6) live with
+# the summaries, which store the tallies they define.
 NPS_SCALE = 100
 SCORE_DECIMALS = 2
 DIMENSIONS = ("quality", "service", "price", "after_sales")
@@ -86,6 +89,26 @@ class _Tally:
     def from_row(cls, row: Any) -> _Tally:
         return cls(*(as_int(getattr(row, f.name)) for f in fields(cls)))
 
+    @classmethod
+    def from_daily(cls, t: daily.Tally) -> _Tally:
+        """Take the survey tallies of a rep_day_stats sum."""
+        return cls(
+            responses=t.responses,
+            overall_sum=t.csat_sum,
+            satisfied=t.csat_good,
+            recommend_responses=t.recommend_n,
+            promoters=t.promoters,
+            detractors=t.detractors,
+            quality_sum=t.quality_sum,
+            quality_n=t.quality_n,
+            service_sum=t.service_sum,
+            service_n=t.service_n,
+            price_sum=t.price_sum,
+            price_n=t.price_n,
+            after_sales_sum=t.after_sales_sum,
+            after_sales_n=t.after_sales_n,
+        )
+
     def figures(self) -> Satisfaction:
         def mean(total: int, n: int) -> float | None:
             return rounded(rate(total, n), SCORE_DECIMALS)
@@ -128,6 +151,9 @@ def satisfaction_by_period_and_month(
 ) -> tuple[list[Satisfaction], list[pd.DataFrame]]:
     """Return each period's satisfaction and its monthly trend, from one query."""
     filters = as_filters(filters)
+    if use_summaries(filters):
+        days = daily.by_day(session, actor=actor, filters=filters, span=span(periods))
+        return satisfaction_from_days(days, periods)
     s = SurveyResponse
     slots = month_slots(periods)
     slot = bucket(s.responded_on, [slot.window for slot in slots]).label("slot")
@@ -147,6 +173,19 @@ def satisfaction_by_period_and_month(
         total = sum((t for (i, _), t in tallies.items() if i == index), _Tally())
         summaries.append(total.figures())
         trends.append(_trend_frame(period, {m: t for (i, m), t in tallies.items() if i == index}))
+    return summaries, trends
+
+
+def satisfaction_from_days(
+    days: Mapping[date, daily.Tally], periods: Sequence[Period]
+) -> tuple[list[Satisfaction], list[pd.DataFrame]]:
+    """Return each period's satisfaction and its monthly trend from rep_day_stats day tallies."""
+    summaries = []
+    trends = []
+    for period in periods:
+        months = {month: _Tally.from_daily(t) for month, t in daily.fold_months(days, period).items()}
+        summaries.append(sum(months.values(), _Tally()).figures())
+        trends.append(_trend_frame(period, months))
     return summaries, trends
 
 
@@ -232,18 +271,31 @@ def satisfaction_by_rep(
     Columns: rep_id, rep_name, responses, csat, csat_pct, nps, quality, service, price, after_sales.
     """
     filters = as_filters(filters)
-    s = SurveyResponse
-    per_rep = (
-        select(s.rep_id, *_tally_columns())
-        .where(survey_scope(actor, filters), within(s.responded_on, period))
-        .group_by(s.rep_id)
-        .subquery()
-    )
-    query = select(per_rep, User.display_name.label("rep_name")).join(User, User.id == per_rep.c.rep_id)
-    rows = [
-        {"rep_id": row.rep_id, "rep_name": row.rep_name, **_figure_columns(_Tally.from_row(row).figures())}
-        for row in session.execute(query)
-    ]
+    if use_summaries(filters):
+        tallies = {
+            rep_id: _Tally.from_daily(t)
+            for rep_id, t in daily.by_rep(session, period=period, actor=actor, filters=filters).items()
+            if t.responses
+        }
+        names = daily.rep_names(session, sorted(tallies))
+        rows = [
+            {"rep_id": rep_id, "rep_name": names[rep_id], **_figure_columns(t.figures())}
+            for rep_id, t in tallies.items()
+            if rep_id in names
+        ]
+    else:
+        s = SurveyResponse
+        per_rep = (
+            select(s.rep_id, *_tally_columns())
+            .where(survey_scope(actor, filters), within(s.responded_on, period))
+            .group_by(s.rep_id)
+            .subquery()
+        )
+        query = select(per_rep, User.display_name.label("rep_name")).join(User, User.id == per_rep.c.rep_id)
+        rows = [
+            {"rep_id": row.rep_id, "rep_name": row.rep_name, **_figure_columns(_Tally.from_row(row).figures())}
+            for row in session.execute(query)
+        ]
     frame = pd.DataFrame(rows, columns=["rep_id", "rep_name", *GROUP_COLUMNS])
     for column in GROUP_COLUMNS[1:]:
         frame[column] = frame[column].astype("float64")

@@ -140,6 +140,30 @@ def service_by_period(
     return summaries, breakdowns
 
 
+def overdue_open(
+    session: Session, *, actor: Actor, moments: Sequence[datetime], filters: Filters | None = None
+) -> list[int]:
+    """Count the complaints open and past due at each moment (opened by then, unresolved then), one query."""
+    filters = as_filters(filters)
+    c = Complaint
+    columns = [
+        func.sum(
+            count_if(
+                and_(
+                    c.opened_at <= moment,
+                    or_(c.resolved_at.is_(None), c.resolved_at > moment),
+                    c.due_at < moment,
+                )
+            )
+        ).label(f"overdue{index}")
+        for index, moment in enumerate(moments)
+    ]
+    still_open = or_(c.resolved_at.is_(None), c.resolved_at > min(moments))
+    query = select(*columns).where(complaint_scope(actor, filters), still_open, c.due_at < max(moments))
+    row = session.execute(query).one()
+    return [as_int(value) for value in row]
+
+
 SEVERITY_COLUMNS = [
     "severity",
     "opened",
