@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm.access import (
     Actor,
+    Filters,
     get_visible_customer,
     require_rep_assignable,
     require_role,
@@ -261,13 +262,17 @@ def list_complaints(
     status: SlaStatus | None = None,
     open_only: bool = False,
     customer_id: int | None = None,
+    severity: str | None = None,
+    filters: Filters | None = None,
     limit: int = LIST_LIMIT,
 ) -> pd.DataFrame:
     """Return the complaints the actor may see with their SLA status at `as_of`, most urgent first.
 
-    Columns: LIST_COLUMNS; `hours_left` is hours from as_of to due_at (negative when overdue,
-    None once resolved).
+    The filters narrow like the KPI scope: by the assignee's team, region or id and the
+    customer's tier. Columns: LIST_COLUMNS; `hours_left` is hours from as_of to due_at
+    (negative when overdue, None once resolved).
     """
+    filters = filters or Filters()
     status_sql = sla_status_sql(as_of)
     query = (
         select(
@@ -304,6 +309,16 @@ def list_complaints(
         query = query.where(Complaint.resolved_at.is_(None))
     if customer_id is not None:
         query = query.where(Complaint.customer_id == customer_id)
+    if severity is not None:
+        query = query.where(Complaint.severity == severity)
+    if filters.rep_id is not None:
+        query = query.where(Complaint.assignee_id == filters.rep_id)
+    if filters.team:
+        query = query.where(User.team == filters.team)
+    if filters.region:
+        query = query.where(User.region == filters.region)
+    if filters.tier:
+        query = query.where(Customer.tier == filters.tier)
     rows = [tuple(row) for row in session.execute(query)]
     frame = pd.DataFrame(rows, columns=LIST_COLUMNS[:-1])
     frame["hours_left"] = [

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, Filters, get_visible_customer, require_rep_assignable
@@ -19,12 +19,14 @@ from crm.validation import (
     RawInt,
     RawNumber,
     RawText,
+    add_once,
     check_date_order,
     clean_choice,
     clean_date,
     clean_id,
     clean_money,
     clean_text,
+    find_by_key,
     flush_versioned,
     last_change,
     record_scope,
@@ -33,6 +35,7 @@ from crm.validation import (
 ENTITY = "opportunity"
 TITLE_MAX = 200
 LOST_REASON_MAX = 200
+IDEMPOTENCY_KEY_MAX = 64
 BOARD_LIMIT = 500
 # Bookkeeping the audit trail leaves out: the version changes on every write.
 BOOKKEEPING_FIELDS = frozenset({"version"})
@@ -44,6 +47,8 @@ BOARD_COLUMNS = [
     "customer_name",
     "owner_id",
     "owner_name",
+    "product_id",
+    "product_name",
     "amount",
     "stage",
     "stage_kind",
@@ -63,6 +68,23 @@ class StageInfo:
     key: str
     position: int
     kind: StageKind
+
+
+@dataclass(frozen=True)
+class ProductChoice:
+    """A product a deal can be about, for the add form's picker."""
+
+    id: int
+    name: str
+    series: str | None
+
+
+@dataclass(frozen=True)
+class OpenPipeline:
+    """The open deals in a scope: how many, and their amount (float; deals without one count 0)."""
+
+    count: int
+    amount: float
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,14 @@ def pipeline_stages(session: Session) -> list[StageInfo]:
         StageInfo(key=row.key, position=row.position, kind=StageKind(row.kind))
         for row in session.scalars(select(PipelineStage).order_by(PipelineStage.position))
     ]
+
+
+def product_choices(session: Session) -> list[ProductChoice]:
+    """Return the products a deal can be about, by series then name (products without a series last)."""
+    query = select(Product.id, Product.name, Product.series).order_by(
+        Product.series.asc().nulls_last(), Product.name, Product.id
+    )
+    return [ProductChoice(id=row.id, name=row.name, series=row.series) for row in session.execute(query)]
 
 
 def _visible_opportunity(session: Session, *, actor: Actor, opportunity_id: int) -> Opportunity:
@@ -173,8 +203,22 @@ def _clean_common(
     return values, customer_id, owner_id
 
 
-def create_opportunity(session: Session, *, actor: Actor, data: OpportunityInput, now: datetime) -> Opportunity:
-    """Open a deal, optionally on a customer the actor may edit; owned by the actor by default."""
+def create_opportunity(
+    session: Session,
+    *,
+    actor: Actor,
+    data: OpportunityInput,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Opportunity:
+    """Open a deal, optionally on a customer the actor may edit; owned by the actor by default.
+
+    A repeated `idempotency_key` (the second click of a double submit) returns the deal the
+    first one stored instead of adding another.
+    """
+    existing = find_by_key(session, Opportunity, idempotency_key)
+    if existing is not None:
+        return _visible_opportunity(session, actor=actor, opportunity_id=existing.id)
     stages = pipeline_stages(session)
     v = Validator()
     values, customer_id, owner_id = _clean_common(session, v, data)
@@ -185,24 +229,32 @@ def create_opportunity(session: Session, *, actor: Actor, data: OpportunityInput
     values.update(
         _stage_changes(v, stages=stages, stage=stage, on=created_on, lost_reason=lost_reason, engaged_on=None)
     )
+    clean_text(v, "idempotency_key", idempotency_key, max_length=IDEMPOTENCY_KEY_MAX)
     v.raise_if_any()
     if customer_id is not None:
         get_visible_customer(session, actor=actor, customer_id=customer_id)
     owner_id = actor.id if owner_id is None else owner_id
     require_rep_assignable(session, actor=actor, rep_id=owner_id)
-    row = Opportunity(customer_id=customer_id, owner_id=owner_id, created_on=created_on, **values)
-    session.add(row)
-    session.flush()
+    row = Opportunity(
+        customer_id=customer_id,
+        owner_id=owner_id,
+        created_on=created_on,
+        idempotency_key=idempotency_key,
+        **values,
+    )
+    saved, inserted = add_once(session, row, key=idempotency_key)
+    if not inserted:
+        return _visible_opportunity(session, actor=actor, opportunity_id=saved.id)
     record(
         session,
         actor=actor,
         action="create",
         entity=ENTITY,
-        entity_id=row.id,
-        changes=_audit_changes({}, snapshot(row)),
+        entity_id=saved.id,
+        changes=_audit_changes({}, snapshot(saved)),
         at=now,
     )
-    return row
+    return saved
 
 
 def _check_version(session: Session, v: Validator, row: Opportunity, raw: RawInt) -> None:
@@ -277,6 +329,44 @@ def delete_opportunity(session: Session, *, actor: Actor, opportunity_id: int, n
     return row
 
 
+def _in_scope(query: Select[*tuple[Any, ...]], *, actor: Actor, filters: Filters) -> Select[*tuple[Any, ...]]:
+    """Join a deal's stage, owner and customer; keep the live deals the actor sees, narrowed by the filters.
+
+    The filters narrow like the KPI scope: by the owner's team, region or id and the customer's
+    tier (a tier filter leaves out deals without a customer).
+    """
+    query = (
+        query.join(PipelineStage, PipelineStage.key == Opportunity.stage)
+        .join(User, User.id == Opportunity.owner_id)
+        .outerjoin(Customer, Customer.id == Opportunity.customer_id)
+        .where(
+            record_scope(actor, rep_column=Opportunity.owner_id, customer_column=Opportunity.customer_id),
+            Opportunity.deleted_at.is_(None),
+            or_(Customer.id.is_(None), Customer.deleted_at.is_(None)),
+        )
+    )
+    if filters.rep_id is not None:
+        query = query.where(Opportunity.owner_id == filters.rep_id)
+    if filters.team:
+        query = query.where(User.team == filters.team)
+    if filters.region:
+        query = query.where(User.region == filters.region)
+    if filters.tier:
+        query = query.where(Customer.tier == filters.tier)
+    return query
+
+
+def open_pipeline(session: Session, *, actor: Actor, filters: Filters | None = None) -> OpenPipeline:
+    """Count the deals in an open stage the actor sees (the board's scope and filters) and sum their amount."""
+    query = _in_scope(
+        select(func.count(Opportunity.id), func.sum(Opportunity.amount)).select_from(Opportunity),
+        actor=actor,
+        filters=filters or Filters(),
+    ).where(PipelineStage.kind == StageKind.OPEN.value)
+    count, amount = session.execute(query).one()
+    return OpenPipeline(count=int(count or 0), amount=float(amount or 0))
+
+
 def opportunities_by_stage(
     session: Session,
     *,
@@ -288,48 +378,36 @@ def opportunities_by_stage(
     """Return the pipeline the actor may see, by stage then amount (columns: BOARD_COLUMNS).
 
     Open deals are always listed; closed deals only from `closed_since` on when it is given.
-    Amount is float (None when the deal has no amount).
+    Amount is float (NaN when the deal has no amount); product_id / product_name are missing
+    (NaN / None) when the deal names no product.
     """
-    filters = filters or Filters()
+    columns = select(
+        Opportunity.id,
+        Opportunity.title,
+        Opportunity.customer_id,
+        Customer.name,
+        Opportunity.owner_id,
+        User.display_name,
+        Opportunity.product_id,
+        Product.name,
+        Opportunity.amount,
+        Opportunity.stage,
+        PipelineStage.kind,
+        PipelineStage.position,
+        Opportunity.created_on,
+        Opportunity.engaged_on,
+        Opportunity.closed_on,
+        Opportunity.lost_reason,
+        Opportunity.version,
+    ).select_from(Opportunity)
     query = (
-        select(
-            Opportunity.id,
-            Opportunity.title,
-            Opportunity.customer_id,
-            Customer.name,
-            Opportunity.owner_id,
-            User.display_name,
-            Opportunity.amount,
-            Opportunity.stage,
-            PipelineStage.kind,
-            PipelineStage.position,
-            Opportunity.created_on,
-            Opportunity.engaged_on,
-            Opportunity.closed_on,
-            Opportunity.lost_reason,
-            Opportunity.version,
-        )
-        .join(PipelineStage, PipelineStage.key == Opportunity.stage)
-        .join(User, User.id == Opportunity.owner_id)
-        .outerjoin(Customer, Customer.id == Opportunity.customer_id)
-        .where(
-            record_scope(actor, rep_column=Opportunity.owner_id, customer_column=Opportunity.customer_id),
-            Opportunity.deleted_at.is_(None),
-            or_(Customer.id.is_(None), Customer.deleted_at.is_(None)),
-        )
+        _in_scope(columns, actor=actor, filters=filters or Filters())
+        .outerjoin(Product, Product.id == Opportunity.product_id)
         .order_by(PipelineStage.position, Opportunity.amount.desc().nulls_last(), Opportunity.id)
         .limit(max(0, limit))
     )
     if closed_since is not None:
         query = query.where(or_(Opportunity.closed_on.is_(None), Opportunity.closed_on >= closed_since))
-    if filters.rep_id is not None:
-        query = query.where(Opportunity.owner_id == filters.rep_id)
-    if filters.team:
-        query = query.where(User.team == filters.team)
-    if filters.region:
-        query = query.where(User.region == filters.region)
-    if filters.tier:
-        query = query.where(Customer.tier == filters.tier)
     frame = pd.DataFrame([tuple(row) for row in session.execute(query)], columns=BOARD_COLUMNS)
     frame["amount"] = frame["amount"].map(lambda value: None if value is None else float(value)).astype("float64")
     return frame

@@ -228,7 +228,7 @@ LEDGER_COLUMNS = {
 }
 
 
-def ledger(who: Actor, as_of: datetime) -> None:
+def ledger(who: Actor, filters: Filters, as_of: datetime) -> None:
     st.subheader(t("complaints.ledger"))
     st.caption(t("complaints.ledger_caption", limit=LIST_LIMIT))
     status_col, severity_col, open_col = st.columns([2, 2, 1])
@@ -250,9 +250,9 @@ def ledger(who: Actor, as_of: datetime) -> None:
         as_of=as_of,
         status=None if status is None else SlaStatus(status),
         open_only=bool(state.get(f"{PAGE}:ledger:open_only")),
+        severity=severity,
+        filters=filters,
     )
-    if severity is not None:
-        frame = frame[frame["severity"] == severity]
     if frame.empty:
         st.info(t("common.no_rows"))
         return
@@ -592,5 +592,5 @@ st.caption(t("complaints.caption", period=period.label(), as_of=fmt_time(service
 cards(service)
 chart_section(actor, period, filters, as_of)
 drill_down(actor, period, filters, as_of)
-ledger(actor, as_of)
+ledger(actor, filters, as_of)
 forms(actor, as_of)

@@ -18,13 +18,16 @@ from crm.models import StageKind
 from crm.opportunities import (
     BOARD_LIMIT,
     OpportunityInput,
+    ProductChoice,
     StageInfo,
     StageMove,
     create_opportunity,
     delete_opportunity,
     move_stage,
+    open_pipeline,
     opportunities_by_stage,
     pipeline_stages,
+    product_choices,
 )
 from crm.periods import Period
 
@@ -33,9 +36,6 @@ actor = ui.require_login()
 PAGE = "pipeline"
 ADD_FORM = f"{PAGE}:add"  # also the name of the form's idempotency token
 ADD_ENTRY = f"{PAGE}:add:entry"
-# Tokens already saved in this session -> the deal's name. Opportunities carry no idempotency key
-# in the database, so the second click of a double click is recognised here by its token.
-SAVED_TOKENS = f"{PAGE}:add:saved"
 MOVE = f"{PAGE}:move"
 PICKER_LIMIT = 30
 AMOUNT_STEP = 1000.0
@@ -85,27 +85,32 @@ def load_stages() -> list[StageInfo]:
         return pipeline_stages(session)
 
 
+def load_products() -> dict[int, str]:
+    """Return the product picker's options: id -> "series · name" (by series, then name)."""
+    with ui.reading() as session:
+        choices = product_choices(session)
+    return {choice.id: product_label(choice) for choice in choices}
+
+
+def product_label(choice: ProductChoice) -> str:
+    return choice.name if choice.series is None else f"{choice.series} · {choice.name}"
+
+
 # --- headline cards, charts, board --------------------------------------------------------------
 
 
-def cards(who: Actor, period: Period, filters: Filters, board: pd.DataFrame) -> None:
+def cards(who: Actor, period: Period, filters: Filters) -> None:
     figures = ui.cached(kpi.win_loss_compared)(actor=who, period=period, filters=filters)
     now, before = figures.current, figures.previous
-    open_deals = board[board["stage_kind"] == StageKind.OPEN.value]
-    capped = len(board) >= BOARD_LIMIT
-    open_count = str(len(open_deals))
+    # Counted in SQL over every open deal in scope, not over the (capped) board.
+    pipeline = ui.cached(open_pipeline)(actor=who, filters=filters)
     open_cells = st.columns(5)
     with open_cells[0]:
-        ui.metric_card(
-            t("pipeline.card.open"),
-            t("pipeline.card.capped", count=open_count) if capped else open_count,
-            None,
-            help_text=t("pipeline.card.open_help"),
-        )
+        ui.metric_card(t("pipeline.card.open"), str(pipeline.count), None, help_text=t("pipeline.card.open_help"))
     with open_cells[1]:
         ui.metric_card(
             t("pipeline.card.open_amount"),
-            ui.fmt_money(float(open_deals["amount"].fillna(0).sum())),
+            ui.fmt_money(pipeline.amount),
             None,
             help_text=t("pipeline.card.open_help"),
         )
@@ -169,20 +174,24 @@ def board_table(board: pd.DataFrame, period: Period, today: date) -> None:
         st.info(t("common.no_rows"))
         return
     shown = board[
-        ["stage", "id", "title", "customer_name", "owner_name", "amount", "created_on", "closed_on", "lost_reason"]
+        ["stage", "id", "title", "customer_name", "product_name", "owner_name", "amount", "created_on", "closed_on"]
+        + ["lost_reason"]
     ].copy()
     is_open = board["stage_kind"] == StageKind.OPEN.value
     created = pd.to_datetime(board["created_on"])
-    shown.insert(7, "age_days", (pd.Timestamp(today) - created).dt.days.where(is_open).astype("Int64"))
+    age = (pd.Timestamp(today) - created).dt.days.where(is_open).astype("Int64")
+    shown.insert(shown.columns.get_loc("created_on") + 1, "age_days", age)
     shown["stage"] = shown["stage"].map(stage_label)
     shown["title"] = [deal_name(i, title) for i, title in zip(shown["id"], shown["title"], strict=True)]
     shown["customer_name"] = shown["customer_name"].map(lambda v: t("pipeline.no_customer") if missing(v) else v)
+    shown["product_name"] = shown["product_name"].map(lambda v: t("common.none") if missing(v) else v)
     ui.dataframe(
         shown.drop(columns=["id"]),
         columns={
             "stage": t("pipeline.col.stage"),
             "title": t("pipeline.col.title"),
             "customer_name": t("pipeline.col.customer"),
+            "product_name": t("pipeline.col.product"),
             "owner_name": t("pipeline.col.owner"),
             "amount": t("pipeline.col.amount"),
             "created_on": t("pipeline.col.created_on"),
@@ -239,9 +248,11 @@ def seed_add_defaults(who: Actor, stages: list[StageInfo]) -> str:
     return ui.new_form_token(ADD_FORM)
 
 
-def finish_add(entry: int, name: str) -> None:
+def finish_add(entry: int, token: str, name: str) -> None:
     """Start a new, empty entry after a save and say what was saved."""
-    ui.rotate_form_token(ADD_FORM)
+    # The second click of a double click carries the old token: leave the new entry's alone.
+    if ui.new_form_token(ADD_FORM) == token:
+        ui.rotate_form_token(ADD_FORM)
     state[ADD_ENTRY] = max(state.get(ADD_ENTRY, 0), entry + 1)
     state.pop(f"{ADD_FORM}:errors", None)
     flash("add", "success", t("pipeline.add.saved", name=name))
@@ -249,10 +260,6 @@ def finish_add(entry: int, name: str) -> None:
 
 def save_add(who: Actor, entry: int, token: str) -> None:
     """Create the deal once per token; keep the input and show per-field messages on refusal."""
-    saved: dict[str, str] = state.get(SAVED_TOKENS, {})
-    if token in saved:
-        finish_add(entry, saved[token])
-        return
 
     def value(name: str) -> Any:
         return state.get(akey(name, entry))
@@ -261,13 +268,14 @@ def save_add(who: Actor, entry: int, token: str) -> None:
         title=(value("title") or "").strip() or None,
         customer_id=value("customer"),
         owner_id=None if who.is_rep else value("owner"),
+        product_id=value("product"),
         amount=value("amount"),
         stage=value("stage"),
         created_on=value("created_on"),
     )
     try:
         with ui.writing() as session:
-            row = create_opportunity(session, actor=who, data=data, now=ui.utcnow())
+            row = create_opportunity(session, actor=who, data=data, now=ui.utcnow(), idempotency_key=token)
             name = deal_name(row.id, row.title)
     except ValidationError as error:
         state[f"{ADD_FORM}:errors"] = ui.translate_errors(error)
@@ -278,8 +286,7 @@ def save_add(who: Actor, entry: int, token: str) -> None:
     except PermissionDeniedError:
         state[f"{ADD_FORM}:errors"] = {"owner_id": t("common.not_allowed")}
         return
-    state[SAVED_TOKENS] = {**saved, token: name}
-    finish_add(entry, name)
+    finish_add(entry, token, name)
 
 
 def customer_picker(who: Actor, errors: dict[str, str]) -> None:
@@ -316,10 +323,20 @@ def add_form(who: Actor, stages: list[StageInfo]) -> None:
     if owners and state.get(akey("owner")) not in owners:
         state[akey("owner")] = who.id
     open_stages = [s.key for s in stages if s.kind is StageKind.OPEN]
+    products = load_products()
+    if state.get(akey("product")) not in products:
+        state[akey("product")] = None
     entry = state[ADD_ENTRY]
     with st.form(akey("form"), clear_on_submit=False):
         st.text_input(t("pipeline.field.title"), key=akey("title"))
         ui.field_error(errors, "title")
+        st.selectbox(
+            t("pipeline.field.product"),
+            [None, *products],
+            key=akey("product"),
+            format_func=lambda value: t("pipeline.field.product_none") if value is None else products[value],
+        )
+        ui.field_error(errors, "product_id")
         amount, stage, created = st.columns(3)
         with amount:
             st.number_input(t("pipeline.field.amount"), value=None, step=AMOUNT_STEP, format="%.2f", key=akey("amount"))
@@ -484,7 +501,7 @@ period, filters = ui.period_and_filters(actor, key=PAGE)
 st.caption(t("pipeline.caption", period=period.label()))
 stages = load_stages()
 board = ui.cached(opportunities_by_stage)(actor=actor, filters=filters, closed_since=period.start)
-cards(actor, period, filters, board)
+cards(actor, period, filters)
 chart_section(actor, period, filters)
 board_table(board, period, ui.today())
 closed_deals(actor, period, filters)

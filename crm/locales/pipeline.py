@@ -20,7 +20,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Won / (won + lost), over deals closed in the period.",
         "赢单数 ÷（赢单数 + 丢单数），按本期内结单的机会计算。",
     ),
-    "pipeline.card.capped": ("{count}+", "{count}+"),
     # pipeline: charts
     "pipeline.chart.funnel": ("Funnel of deals created in {period}", "{period} 新建机会的销售漏斗"),
     "pipeline.chart.win_rate": ("Win rate by rep", "各销售代表赢单率"),
@@ -33,6 +32,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pipeline.col.stage": ("Stage", "阶段"),
     "pipeline.col.title": ("Opportunity", "机会名称"),
     "pipeline.col.customer": ("Customer", "客户"),
+    "pipeline.col.product": ("Product", "产品"),
     "pipeline.col.owner": ("Owner", "负责人"),
     "pipeline.col.amount": ("Amount", "金额"),
     "pipeline.col.created_on": ("Created", "创建日期"),
@@ -74,6 +74,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pipeline.field.customer_placeholder": ("No customer yet", "暂不关联客户"),
     "pipeline.field.no_match": ("No customer matches", "没有匹配的客户"),
     "pipeline.field.amount": ("Amount", "金额"),
+    "pipeline.field.product": ("Product (optional)", "产品（可选）"),
+    "pipeline.field.product_none": ("No product yet", "暂不指定产品"),
     "pipeline.field.stage": ("Stage", "阶段"),
     "pipeline.field.owner": ("Owner", "负责人"),
     "pipeline.field.created_on": ("Created on", "创建日期"),
@@ -120,9 +122,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # complaints: ledger
     "complaints.ledger": ("Complaint ledger", "投诉台账"),
     "complaints.ledger_caption": (
-        "Every complaint you can see (at most {limit}), most urgent first; "
-        "the period and scope filters apply to the figures above.",
-        "列出您可查看的全部投诉（最多 {limit} 条），最紧急的排在前面；期间与范围筛选仅作用于上方指标。",
+        "Complaints you can see in the chosen scope (at most {limit}), most urgent first; "
+        "the period applies only to the figures above.",
+        "列出筛选范围内您可查看的投诉（最多 {limit} 条），最紧急的排在前面；期间筛选仅作用于上方指标。",
     ),
     "complaints.filter.status": ("SLA status", "时限状态"),
     "complaints.filter.severity": ("Severity", "严重程度"),

@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 from crm.access import Actor
 from crm.clock import utcnow
+from crm.complaints import LIST_LIMIT
 from crm.db import make_engine
 from crm.i18n import t
 from crm.models import Complaint, Customer, User
@@ -225,6 +226,32 @@ def test_overdue_open_complaint_is_counted_and_flagged(world: World) -> None:
     at.selectbox(key="complaints:ledger:status").select(None)
     at.selectbox(key="complaints:ledger:severity").select("medium").run()
     assert ledger_rows(at) == [("Alpha Trading", "🟢 On time")]
+
+
+def test_sidebar_filters_narrow_the_ledger(world: World) -> None:
+    # The world's Beta complaint (rep_b1: team South, region West, customer tier) and an open one
+    # on the pool customer (tier lead) handled by rep_a1 (team North, region East).
+    add_open_complaint(world, customer_id=world.pool_customer, assignee=world.rep_a1, hours_ago=1, severity="low")
+    at = run_page(PAGE, world.admin)
+    assert not at.exception
+    assert t("complaints.ledger_caption", limit=LIST_LIMIT) in [c.value for c in at.caption]
+    beta, pool = ("Beta Machines", "⚠️ Resolved late"), ("Pool Prospect", "🟢 On time")
+    assert ledger_rows(at) == [beta, pool]
+    at.selectbox(key="complaints:team").select("North").run()
+    assert ledger_rows(at) == [pool]
+    at.selectbox(key="complaints:team").select(None)
+    at.selectbox(key="complaints:region").select("West").run()
+    assert ledger_rows(at) == [beta]
+    at.selectbox(key="complaints:region").select(None)
+    at.selectbox(key="complaints:rep").select(world.rep_a1.id).run()
+    assert ledger_rows(at) == [pool]
+    at.selectbox(key="complaints:rep").select(None)
+    at.selectbox(key="complaints:tier").select("customer").run()
+    assert ledger_rows(at) == [beta]
+    at.selectbox(key="complaints:ledger:severity").select("low").run()
+    assert ledger_rows(at) == []  # the tier and the severity filter together
+    at.selectbox(key="complaints:tier").select("lead").run()
+    assert ledger_rows(at) == [pool]
 
 
 def test_open_only_hides_resolved(world: World) -> None:

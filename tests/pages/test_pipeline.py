@@ -26,8 +26,8 @@ from crm.access import Actor
 from crm.clock import today
 from crm.db import make_engine
 from crm.i18n import t
-from crm.models import Opportunity
-from crm.opportunities import OpportunityInput, update_opportunity
+from crm.models import Opportunity, Product
+from crm.opportunities import BOARD_LIMIT, OpportunityInput, update_opportunity
 from tests.pages.conftest import World, page_text, run_page
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "pipeline.py")
@@ -65,6 +65,15 @@ def add_deal(world: World, *, customer_id: int | None, owner: Actor, stage: str,
         session.add(row)
         session.flush()
         return row.id
+
+
+def add_products(world: World, *products: tuple[str, str | None]) -> dict[str, int]:
+    """Insert products (name, series) and return their ids by name."""
+    with database(world) as session:
+        rows = [Product(name=name, series=series, list_price=Decimal(100)) for name, series in products]
+        session.add_all(rows)
+        session.flush()
+        return {row.name: row.id for row in rows}
 
 
 def deal(world: World, opportunity_id: int) -> Opportunity:
@@ -219,6 +228,39 @@ def test_open_cards_count_open_deals_and_their_amount(world: World) -> None:
     assert t("pipeline.no_customer") in list(board(at)[t("pipeline.col.customer")])
 
 
+def test_open_cards_count_every_open_deal_beyond_the_board(world: World) -> None:
+    # One more open deal than the board lists, each worth 10: the cards count all of them in SQL.
+    with database(world) as session:
+        session.add_all(
+            Opportunity(
+                owner_id=world.rep_a1.id,
+                stage="prospecting",
+                amount=Decimal(10),
+                title=f"Bulk {number}",
+                created_on=date(2026, 2, 1),
+            )
+            for number in range(BOARD_LIMIT + 1)
+        )
+    at = run_page(PAGE, world.rep_a1)
+    assert not at.exception
+    assert len(board(at)) == BOARD_LIMIT
+    assert t("pipeline.board_capped", limit=BOARD_LIMIT) in [c.value for c in at.caption]
+    assert metric(at, "pipeline.card.open") == str(BOARD_LIMIT + 1)  # 501, not "500+"
+    assert metric(at, "pipeline.card.open_amount") == f"{(BOARD_LIMIT + 1) * 10:,}"  # 5,010
+
+
+def test_open_cards_follow_the_sidebar_filters(world: World) -> None:
+    add_deal(world, customer_id=world.customer_a1, owner=world.rep_a1, stage="prospecting", amount=500, title="A")
+    add_deal(world, customer_id=world.pool_customer, owner=world.rep_a2, stage="engaging", amount=300, title="P")
+    add_deal(world, customer_id=world.customer_b1, owner=world.rep_b1, stage="engaging", amount=7000, title="B")
+    at = run_page(PAGE, world.admin)
+    assert (metric(at, "pipeline.card.open"), metric(at, "pipeline.card.open_amount")) == ("3", "7,800")
+    at.selectbox(key="pipeline:team").select("North").run()
+    assert (metric(at, "pipeline.card.open"), metric(at, "pipeline.card.open_amount")) == ("2", "800")  # 500 + 300
+    at.selectbox(key="pipeline:tier").select("lead").run()
+    assert (metric(at, "pipeline.card.open"), metric(at, "pipeline.card.open_amount")) == ("1", "300")  # the pool
+
+
 @pytest.mark.parametrize(
     ("who", "bars"),
     [
@@ -290,7 +332,8 @@ def test_double_submit_with_the_same_token_stores_one_opportunity(world: World) 
     token = at.session_state[TOKEN]
     fill_add(at, customer=None, amount=100)
     submit_add(at)
-    assert len(deals_titled(world, NEW_TITLE)) == 1
+    [row] = deals_titled(world, NEW_TITLE)
+    assert row.idempotency_key == token  # the form's token is stored with the deal
     # The second click of a double click arrives before the token was rotated.
     at.session_state[TOKEN] = token
     fill_add(at.run(), customer=None, amount=100)
@@ -298,6 +341,48 @@ def test_double_submit_with_the_same_token_stores_one_opportunity(world: World) 
     assert not at.exception
     assert len(deals_titled(world, NEW_TITLE)) == 1
     assert [s.value for s in at.success]  # the user still sees it as saved
+
+
+def test_same_token_from_another_session_stores_one_opportunity(world: World) -> None:
+    """The key is checked in the database, not in one browser session's memory."""
+    first = run_page(PAGE, world.rep_a1)
+    token = first.session_state[TOKEN]
+    submit_add(fill_add(first, customer=None, amount=100))
+    assert len(deals_titled(world, NEW_TITLE)) == 1
+    second = run_page(PAGE, world.rep_a1)  # e.g. the request replayed after a reconnect
+    second.session_state[TOKEN] = token
+    submit_add(fill_add(second.run(), customer=None, amount=100))
+    assert not second.exception
+    assert len(deals_titled(world, NEW_TITLE)) == 1
+    assert [s.value for s in second.success] == [t("pipeline.add.saved", name=NEW_TITLE)]
+    assert second.session_state[TOKEN] != token  # the next entry is a new deal
+
+
+def test_add_form_saves_the_product(world: World) -> None:
+    ids = add_products(world, ("Valve X", "Valves"), ("Pump A", "Pumps"), ("Spare kit", None))
+    at = run_page(PAGE, world.rep_a1)
+    box = at.selectbox(key=akey(at, "product"))
+    assert box.value is None  # optional, empty by default
+    # By series, then name; products without a series last.
+    assert box.options == [t("pipeline.field.product_none"), "Pumps · Pump A", "Valves · Valve X", "Spare kit"]
+    fill_add(at, customer=world.customer_a1, amount=2500)
+    at.selectbox(key=akey(at, "product")).select(ids["Pump A"])
+    submit_add(at)
+    assert not at.exception
+    [row] = deals_titled(world, NEW_TITLE)
+    assert row.product_id == ids["Pump A"]
+    shown = board(at).set_index(t("pipeline.col.title"))
+    assert shown.loc[NEW_TITLE, t("pipeline.col.product")] == "Pump A"
+    assert at.selectbox(key=akey(at, "product")).value is None  # the new entry starts empty
+
+
+def test_deal_without_product_saves_none(world: World) -> None:
+    add_products(world, ("Pump A", "Pumps"))
+    at = run_page(PAGE, world.rep_a1)
+    submit_add(fill_add(at, customer=None, amount=10))
+    [row] = deals_titled(world, NEW_TITLE)
+    assert row.product_id is None
+    assert board(at).set_index(t("pipeline.col.title")).loc[NEW_TITLE, t("pipeline.col.product")] == t("common.none")
 
 
 def test_manager_adds_a_deal_for_a_rep_of_the_team(world: World) -> None:

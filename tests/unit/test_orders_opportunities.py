@@ -7,26 +7,31 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
 from crm.access import Filters
 from crm.customers import customer_profile
 from crm.errors import ConflictError, FieldError, NotFoundError, PermissionDeniedError, ValidationError
-from crm.models import AuditEvent, Order, Product, Role
+from crm.models import AuditEvent, Opportunity, Order, Product, Role
 from crm.opportunities import (
+    OpenPipeline,
     OpportunityInput,
+    ProductChoice,
     StageMove,
     create_opportunity,
     delete_opportunity,
     move_stage,
+    open_pipeline,
     opportunities_by_stage,
     pipeline_stages,
+    product_choices,
     update_opportunity,
 )
 from crm.orders import OrderInput, create_order, delete_order, list_orders
 from crm.periods import Period
-from tests.factories import actor, make_customer, make_opportunity, make_order, make_user
+from tests.factories import actor, make_customer, make_opportunity, make_order, make_org, make_user, soft_delete
 
 NOW = datetime(2026, 3, 10, 12, 0)  # UTC noon: the latest local date on earth is 2026-03-11
 TODAY = NOW.date()
@@ -343,3 +348,126 @@ def test_board_by_stage_is_scoped(session, world) -> None:
     assert list(by_rep["id"]) == [b.id, e.id, d.id]
     assert list(opportunities_by_stage(session, actor=actor(world.other))["id"]) == [f.id]
     assert board.loc[0, "amount"] == 900.0
+
+
+# --- products, idempotency, open pipeline totals ------------------------------------------------
+
+
+def test_product_choices_by_series_then_name(session, world) -> None:
+    for name, series in [("Zeta", "A"), ("Alpha", "B"), ("Beta", None), ("Apex", "A")]:
+        session.add(Product(name=name, series=series, list_price=Decimal("1")))
+    session.flush()
+    choices = product_choices(session)
+    assert [(c.name, c.series) for c in choices] == [
+        ("Apex", "A"),
+        ("Zeta", "A"),
+        ("Alpha", "B"),
+        ("GTX Pro", "GTX"),
+        ("Beta", None),  # no series: last
+    ]
+    assert choices[3] == ProductChoice(id=world.product.id, name="GTX Pro", series="GTX")
+
+
+def test_opportunity_product_is_saved_and_shown_on_the_board(session, world) -> None:
+    rep = actor(world.rep)
+    with_product = create_opportunity(
+        session, actor=rep, data=OpportunityInput(title="Pumps", amount=200, product_id=world.product.id), now=NOW
+    )
+    without = create_opportunity(session, actor=rep, data=OpportunityInput(title="Other", amount=100), now=NOW)
+    assert with_product.product_id == world.product.id
+    board = opportunities_by_stage(session, actor=rep).set_index("id")
+    assert board.loc[with_product.id, "product_name"] == "GTX Pro"
+    assert board.loc[with_product.id, "product_id"] == world.product.id
+    assert pd.isna(board.loc[without.id, "product_name"])
+
+
+def test_same_idempotency_key_twice_stores_one_opportunity(session, world) -> None:
+    rep = actor(world.rep)
+    data = OpportunityInput(title="Fleet deal", customer_id=world.acme.id, amount="5000")
+    first = create_opportunity(session, actor=rep, data=data, now=NOW, idempotency_key="form-1")
+    again = create_opportunity(session, actor=rep, data=data, now=NOW, idempotency_key="form-1")
+    other = create_opportunity(session, actor=rep, data=data, now=NOW, idempotency_key="form-2")
+    session.commit()
+    assert again.id == first.id
+    assert other.id != first.id
+    assert first.idempotency_key == "form-1"
+    assert session.scalar(select(func.count()).select_from(Opportunity)) == 2  # form-1 once, form-2 once
+    creates = session.scalars(
+        select(AuditEvent).where(AuditEvent.entity == "opportunity", AuditEvent.action == "create")
+    )
+    assert sorted(int(event.entity_id) for event in creates) == sorted([first.id, other.id])
+
+
+def test_double_submit_race_is_stopped_by_the_unique_key(session, world, monkeypatch) -> None:
+    rep = actor(world.rep)
+    data = OpportunityInput(title="Fleet deal", amount="5000")
+    first = create_opportunity(session, actor=rep, data=data, now=NOW, idempotency_key="race")
+    session.commit()
+    # The second click's lookup ran before the first click committed: only the UNIQUE key stops it.
+    monkeypatch.setattr("crm.opportunities.find_by_key", lambda *_args: None)
+    again = create_opportunity(session, actor=rep, data=data, now=NOW, idempotency_key="race")
+    session.commit()
+    assert again.id == first.id
+    assert session.scalar(select(func.count()).select_from(Opportunity)) == 1
+
+
+def test_idempotency_key_length_is_checked(session, world) -> None:
+    with pytest.raises(ValidationError) as caught:
+        create_opportunity(session, actor=actor(world.rep), data=OpportunityInput(), now=NOW, idempotency_key="k" * 65)
+    assert caught.value.fields == {"idempotency_key": FieldError("error.too_long", {"max": 64})}
+
+
+@pytest.fixture
+def pipeline(session):
+    """Open, closed, deleted deals across two teams and regions (see the test for the figures)."""
+    org = make_org(session)
+    cust_a = make_customer(session, "A", owner=org.rep_a, tier="key")
+    cust_b = make_customer(session, "B", owner=org.rep_b, tier="customer")
+    cust_c = make_customer(session, "C", owner=org.rep_c, tier="key")
+    gone = make_customer(session, "Gone", owner=org.rep_a, tier="key")
+    make_opportunity(session, cust_a, org.rep_a, "prospecting", amount=100)  # d1
+    make_opportunity(session, cust_a, org.rep_b, "engaging", amount=250)  # d2: rep_b's deal on rep_a's customer
+    make_opportunity(session, None, org.rep_a, "engaging", amount=40)  # d3: no customer yet
+    make_opportunity(session, cust_b, org.rep_b, "prospecting", amount=1000)  # d4
+    make_opportunity(session, cust_c, org.rep_c, "engaging", amount=7)  # d5
+    no_amount = make_opportunity(session, cust_c, org.rep_c, "prospecting")  # d6: counts, adds 0
+    no_amount.amount = None
+    make_opportunity(session, cust_a, org.rep_a, "won", amount=5000, closed_on=date(2026, 2, 1))  # closed
+    make_opportunity(session, cust_b, org.rep_b, "lost", amount=300, closed_on=date(2026, 2, 1))  # closed
+    soft_delete(session, make_opportunity(session, cust_a, org.rep_a, "prospecting", amount=900))  # deleted deal
+    make_opportunity(session, gone, org.rep_a, "prospecting", amount=60)  # on a deleted customer
+    soft_delete(session, gone)
+    return org
+
+
+@pytest.mark.parametrize(
+    ("who", "filters", "count", "amount"),
+    [
+        ("admin", {}, 6, 100 + 250 + 40 + 1000 + 7 + 0),  # d1–d6
+        ("rep_a", {}, 3, 100 + 250 + 40),  # own d1, d3 and d2 on their customer
+        ("rep_b", {}, 2, 250 + 1000),  # d2, d4
+        ("north_manager", {}, 4, 100 + 250 + 40 + 1000),  # d1–d4
+        ("south_manager", {}, 2, 7 + 0),  # d5, d6
+        ("admin", {"team": "north"}, 4, 100 + 250 + 40 + 1000),
+        ("admin", {"region": "east"}, 4, 100 + 40 + 7 + 0),  # owners rep_a and rep_c: d1, d3, d5, d6
+        ("admin", {"rep": "rep_b"}, 2, 250 + 1000),
+        ("admin", {"tier": "key"}, 4, 100 + 250 + 7 + 0),  # customers A and C; d3 has no customer
+        ("north_manager", {"tier": "customer"}, 1, 1000),  # d4 on B
+        ("rep_a", {"region": "west"}, 1, 250),  # d2: owner rep_b is in the west
+    ],
+)
+def test_open_pipeline_totals(session, pipeline, who: str, filters: dict, count: int, amount: float) -> None:
+    narrowing = {name: value for name, value in filters.items() if name != "rep"}  # the table is shared: no pop
+    rep = filters.get("rep")
+    scope = Filters(**narrowing, rep_id=None if rep is None else getattr(pipeline, rep).id)
+    who_acts = actor(getattr(pipeline, who))
+    totals = open_pipeline(session, actor=who_acts, filters=scope)
+    assert totals == OpenPipeline(count=count, amount=pytest.approx(amount))
+    assert isinstance(totals.amount, float)
+    # The same deals the board lists as open.
+    board = opportunities_by_stage(session, actor=who_acts, filters=scope)
+    assert int((board["stage_kind"] == "open").sum()) == count
+
+
+def test_open_pipeline_of_nothing_is_zero(session, world) -> None:
+    assert open_pipeline(session, actor=actor(world.rep)) == OpenPipeline(count=0, amount=0.0)

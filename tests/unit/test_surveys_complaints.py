@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
+from crm.access import Filters
 from crm.complaints import (
     ComplaintInput,
     ResolutionInput,
@@ -22,7 +23,7 @@ from crm.complaints import (
 from crm.errors import ConflictError, FieldError, NotFoundError, PermissionDeniedError, ValidationError
 from crm.models import AuditEvent, Role, SurveyResponse
 from crm.surveys import SurveyInput, delete_survey, list_surveys, record_survey
-from tests.factories import actor, make_complaint, make_customer, make_user
+from tests.factories import actor, make_complaint, make_customer, make_org, make_user
 
 NOW = datetime(2026, 3, 10, 9, 0)
 
@@ -288,3 +289,64 @@ def test_list_complaints_filters_and_scope(session, world) -> None:
     assert list(manager_view["id"]) == [overdue.id, soon.id, theirs.id, done.id]
     assert list(manager_view["sla_status"]) == ["overdue", "due_soon", "on_time", "resolved_on_time"]
     assert list(list_complaints(session, actor=rep, as_of=AS_OF, customer_id=world.beta.id)["id"]) == []
+
+
+@pytest.fixture
+def ledger(session):
+    """Five open complaints across two teams, two regions and two tiers, due one after the other."""
+    org = make_org(session)
+    cust_a = make_customer(session, "A", owner=org.rep_a, tier="key")
+    cust_b = make_customer(session, "B", owner=org.rep_b, tier="customer")
+    cust_c = make_customer(session, "C", owner=org.rep_c, tier="key")
+    rows = [
+        (cust_a, org.rep_a, 30, "high"),  # c1
+        (cust_a, org.rep_b, 20, "medium"),  # c2: rep_b handles rep_a's customer
+        (cust_b, org.rep_b, 10, "low"),  # c3
+        (cust_c, org.rep_c, 5, "high"),  # c4
+        (cust_b, org.rep_a, 1, "high"),  # c5: rep_a handles rep_b's customer
+    ]
+    ids = [
+        make_complaint(session, customer, rep, AS_OF - timedelta(hours=hours), severity=severity).id
+        for customer, rep, hours, severity in rows
+    ]
+    return SimpleNamespace(org=org, ids=ids)
+
+
+@pytest.mark.parametrize(
+    ("who", "severity", "filters", "expected"),
+    [
+        ("admin", None, {}, [1, 2, 3, 4, 5]),  # by due time: opened 30, 20, 10, 5, 1 h ago
+        ("admin", "high", {}, [1, 4, 5]),
+        ("admin", "medium", {}, [2]),
+        ("admin", None, {"team": "north"}, [1, 2, 3, 5]),  # assignees rep_a and rep_b
+        ("admin", None, {"region": "east"}, [1, 4, 5]),  # assignees rep_a and rep_c
+        ("admin", None, {"rep": "rep_b"}, [2, 3]),
+        ("admin", None, {"tier": "key"}, [1, 2, 4]),  # customers A and C
+        ("admin", "high", {"tier": "key"}, [1, 4]),
+        ("north_manager", None, {"region": "west"}, [2, 3]),  # rep_b is the west rep
+        ("south_manager", None, {"team": "north"}, []),  # sees only c4, which is the south team's
+        ("rep_a", None, {}, [1, 2, 5]),  # assigned to rep_a, or on rep_a's customer
+        ("rep_a", "high", {}, [1, 5]),
+        ("rep_a", None, {"tier": "customer"}, [5]),  # on B
+    ],
+)
+def test_list_complaints_by_severity_and_scope_filters(
+    session, ledger, who: str, severity: str | None, filters: dict, expected: list[int]
+) -> None:
+    narrowing = {name: value for name, value in filters.items() if name != "rep"}  # the table is shared: no pop
+    rep = filters.get("rep")
+    scope = Filters(**narrowing, rep_id=None if rep is None else getattr(ledger.org, rep).id)
+    frame = list_complaints(
+        session, actor=actor(getattr(ledger.org, who)), as_of=AS_OF, severity=severity, filters=scope
+    )
+    assert list(frame["id"]) == [ledger.ids[number - 1] for number in expected]
+
+
+def test_list_complaints_filters_before_the_limit(session, ledger) -> None:
+    admin = actor(ledger.org.admin)
+    # The low complaint is third by due time: a limit of 2 would cut it if severity were applied afterwards.
+    assert list(list_complaints(session, actor=admin, as_of=AS_OF, limit=2)["severity"]) == ["high", "medium"]
+    low = list_complaints(session, actor=admin, as_of=AS_OF, severity="low", limit=2)
+    assert list(low["id"]) == [ledger.ids[2]]
+    by_rep = list_complaints(session, actor=admin, as_of=AS_OF, filters=Filters(rep_id=ledger.org.rep_c.id), limit=1)
+    assert list(by_rep["id"]) == [ledger.ids[3]]
