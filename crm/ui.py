@@ -89,6 +89,9 @@ def require_login() -> Actor:
     actor = current_actor()
     if actor is None:
         st.warning(t("app.login_required"))
+        # A page can be served directly on the first request after a server start, before
+        # app.py ran: it shows the login form itself (and nothing else) in that case.
+        login_form()
         st.stop()
     assert actor is not None  # st.stop() raised; this helps type checkers
     return actor
@@ -463,15 +466,21 @@ def login_gate() -> Callable[[], None]:
                 st.session_state["language"] = language
                 st.rerun()
             st.title(t("app.title"))
-            with st.form("login"):
-                st.subheader(t("auth.form_title"))
-                typed_username = st.text_input(t("auth.username"), key="login_username")
-                typed_password = st.text_input(t("auth.password"), type="password", key="login_password")
-                submitted = st.form_submit_button(t("auth.login"), type="primary")
-            if submitted:
-                _attempt_login(typed_username, typed_password, key=key, days=days)
+            login_form()
 
     return login_page
+
+
+def login_form() -> None:
+    """Render the username/password form; a good login reruns the app logged in."""
+    with st.form("login"):
+        st.subheader(t("auth.form_title"))
+        typed_username = st.text_input(t("auth.username"), key="login_username")
+        typed_password = st.text_input(t("auth.password"), type="password", key="login_password")
+        submitted = st.form_submit_button(t("auth.login"), type="primary")
+    if submitted:
+        _, key, days = _cookie_settings()
+        _attempt_login(typed_username, typed_password, key=key, days=days)
 
 
 def _attempt_login(typed_username: str, typed_password: str, *, key: str, days: float) -> None:

@@ -13,6 +13,8 @@ from crm.i18n import enum_label, t
 
 FONT = "Inter, 'Noto Sans CJK SC', 'Noto Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
 CHART_HEIGHT = 280
+# Bottom legends wrap into this many columns so long labels are never cut off.
+LEGEND_COLUMNS = 3
 GRADE_COLORS = {"A": "#2e7d32", "B": "#1f6feb", "C": "#f9a825", "D": "#c62828"}
 TIER_ORDER = ["strategic", "key", "customer", "prospect", "lead"]
 SERIES_COLORS = ["#1f6feb", "#2e7d32", "#f9a825", "#8e24aa", "#c62828", "#00897b"]
@@ -25,9 +27,10 @@ def style(chart: alt.TopLevelMixin, *, title_key: str, **title_params: object) -
         chart.properties(title=t(title_key, **title_params), height=CHART_HEIGHT)
         .configure(font=FONT)
         .configure_title(fontSize=15, anchor="start", font=FONT)
-        .configure_axis(labelFont=FONT, titleFont=FONT, labelFontSize=12, titleFontSize=12, grid=True,
-                        gridColor="#eef0f4")
-        .configure_legend(labelFont=FONT, titleFont=FONT, orient="bottom")
+        .configure_axis(
+            labelFont=FONT, titleFont=FONT, labelFontSize=12, titleFontSize=12, grid=True, gridColor="#eef0f4"
+        )
+        .configure_legend(labelFont=FONT, titleFont=FONT, orient="bottom", columns=LEGEND_COLUMNS)
         .configure_view(strokeWidth=0)
     )
 

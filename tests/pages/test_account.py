@@ -58,7 +58,8 @@ def test_page_needs_a_login(world: World) -> None:
     at = run_page(PAGE, None)
     assert not at.exception
     assert [w.value for w in at.warning] == [t("app.login_required")]
-    assert len(at.text_input) == 0
+    # Only the login form: the page's own inputs are not drawn.
+    assert [w.key for w in at.text_input] == ["login_username", "login_password"]
 
 
 @pytest.mark.parametrize("who", ["admin", "manager_a", "rep_b1"])
@@ -110,3 +111,24 @@ def test_password_change_succeeds_and_the_new_password_works(world: World) -> No
     assert login(world, "rep_a1", NEW_PASSWORD) == world.rep_a1.id
     with pytest.raises(AuthenticationError):
         login(world, "rep_a1", TEST_PASSWORD)
+
+
+def test_the_guard_logs_in_from_a_directly_served_page(world: World) -> None:
+    # The first request after a server start can run a page file before app.py: its guard shows
+    # the login form, and a good login shows the page.
+    at = run_page(PAGE, None)
+    at.text_input(key="login_username").input("rep_a1")
+    at.text_input(key="login_password").input(TEST_PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == t("account.title")
+    assert not at.warning
+
+
+def test_the_guard_refuses_a_wrong_password(world: World) -> None:
+    at = run_page(PAGE, None)
+    at.text_input(key="login_username").input("rep_a1")
+    at.text_input(key="login_password").input("wrong password")
+    at.button[0].click().run()
+    assert t("auth.invalid_credentials") in [e.value for e in at.error]
+    assert [w.key for w in at.text_input] == ["login_username", "login_password"]

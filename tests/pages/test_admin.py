@@ -91,7 +91,7 @@ def test_page_needs_a_login(world: World) -> None:
     assert not at.exception
     assert [w.value for w in at.warning] == [t("app.login_required")]
     assert len(at.dataframe) == 0
-    assert len(at.text_input) == 0
+    assert [w.key for w in at.text_input] == ["login_username", "login_password"]
 
 
 def test_admin_sees_every_user(world: World) -> None:
