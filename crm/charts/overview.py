@@ -104,7 +104,7 @@ def to_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     Building and validating an Altair chart costs tens of milliseconds; a page that caches this
     spec per data and language draws it with st.vega_lite_chart at no such cost on later reruns.
     """
-    spec: dict[str, Any] = chart.to_dict()
+    spec: dict[str, Any] = chart.to_dict(validate=False)
     # Altair's default theme fixes views at 300 × 300 px; st.altair_chart switches it off too.
     view = spec.get("config", {}).get("view", {})
     for key in DEFAULT_THEME_VIEW_KEYS:
