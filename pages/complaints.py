@@ -1,5 +1,7 @@
 """Complaints (投诉台账): the ledger with SLA status, on-time rate, open / assign / resolve forms."""
 
+# The login guard (ui.require_login) is the first statement after the imports.
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta

@@ -1,5 +1,7 @@
 """Customers (客户档案): search and list, add, the customer page, and the recycle bin for managers."""
 
+# The login guard (ui.require_login) is the first statement after the imports.
+
 from __future__ import annotations
 
 import time

@@ -1,5 +1,7 @@
 """Pipeline (销售机会): funnel, deals by stage, win rate and visit conversion by rep; add, move, close a deal."""
 
+# The login guard (ui.require_login) is the first statement after the imports.
+
 from __future__ import annotations
 
 from datetime import date
