@@ -19,7 +19,7 @@ from crm.access import (
     require_role,
 )
 from crm.audit import diff, record, snapshot
-from crm.errors import ConflictError, NotFoundError, Validator
+from crm.errors import ConflictError, Validator
 from crm.models import Complaint, Customer, Role, Severity, User
 from crm.validation import (
     RawDateTime,
@@ -34,6 +34,7 @@ from crm.validation import (
     clean_text,
     find_by_key,
     flush_versioned,
+    get_visible_record,
     last_change,
     record_scope,
 )
@@ -134,16 +135,9 @@ def sla_status_sql(as_of: datetime) -> ColumnElement[str]:
 
 def _visible_complaint(session: Session, *, actor: Actor, complaint_id: int) -> Complaint:
     """Return a live complaint the actor may see, else raise 'not found or not yours'."""
-    row = session.scalar(
-        select(Complaint).where(
-            Complaint.id == complaint_id,
-            Complaint.deleted_at.is_(None),
-            record_scope(actor, rep_column=Complaint.assignee_id, customer_column=Complaint.customer_id),
-        )
+    return get_visible_record(
+        session, actor=actor, model=Complaint, rep_column=Complaint.assignee_id, record_id=complaint_id, entity=ENTITY
     )
-    if row is None:
-        raise NotFoundError(ENTITY, complaint_id)
-    return row
 
 
 def _audit_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

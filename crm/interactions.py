@@ -10,9 +10,9 @@ import pandas as pd
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
-from crm.access import Actor, customer_visible, get_visible_customer, require_rep_assignable
+from crm.access import Actor, customer_visible
 from crm.customers import search_clause
-from crm.errors import NotFoundError, Validator
+from crm.errors import Validator
 from crm.models import Customer, Interaction, InteractionKind, Outcome, User
 from crm.validation import (
     RawDate,
@@ -27,7 +27,9 @@ from crm.validation import (
     clean_int,
     clean_text,
     create_audited,
+    customer_and_rep,
     find_by_key,
+    get_visible_record,
     record_scope,
     soft_delete_audited,
 )
@@ -85,16 +87,9 @@ class CustomerChoice(NamedTuple):
 
 def _visible_interaction(session: Session, *, actor: Actor, interaction_id: int) -> Interaction:
     """Return a live interaction the actor may see, else raise 'not found or not yours'."""
-    row = session.scalar(
-        select(Interaction).where(
-            Interaction.id == interaction_id,
-            Interaction.deleted_at.is_(None),
-            record_scope(actor, rep_column=Interaction.rep_id, customer_column=Interaction.customer_id),
-        )
+    return get_visible_record(
+        session, actor=actor, model=Interaction, rep_column=Interaction.rep_id, record_id=interaction_id, entity=ENTITY
     )
-    if row is None:
-        raise NotFoundError(ENTITY, interaction_id)
-    return row
 
 
 def log_interaction(
@@ -125,9 +120,7 @@ def log_interaction(
         check_date_order(v, "next_follow_up", occurred_at.date(), next_follow_up)
     v.raise_if_any()
     assert customer_id is not None  # required above
-    customer = get_visible_customer(session, actor=actor, customer_id=customer_id)
-    rep_id = actor.id if rep_id is None else rep_id
-    require_rep_assignable(session, actor=actor, rep_id=rep_id)
+    customer, rep_id = customer_and_rep(session, actor=actor, customer_id=customer_id, rep_id=rep_id)
     row = Interaction(
         customer_id=customer.id,
         rep_id=rep_id,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crm.access import Actor, Filters, get_visible_customer, require_rep_assignable
 from crm.audit import diff, record, snapshot
-from crm.errors import ConflictError, NotFoundError, Validator
+from crm.errors import ConflictError, Validator
 from crm.models import Customer, Opportunity, PipelineStage, Product, StageKind, User
 from crm.validation import (
     RawDate,
@@ -28,6 +28,7 @@ from crm.validation import (
     clean_text,
     find_by_key,
     flush_versioned,
+    get_visible_record,
     last_change,
     record_scope,
 )
@@ -134,16 +135,14 @@ def product_choices(session: Session) -> list[ProductChoice]:
 
 def _visible_opportunity(session: Session, *, actor: Actor, opportunity_id: int) -> Opportunity:
     """Return a live opportunity the actor may see, else raise 'not found or not yours'."""
-    row = session.scalar(
-        select(Opportunity).where(
-            Opportunity.id == opportunity_id,
-            Opportunity.deleted_at.is_(None),
-            record_scope(actor, rep_column=Opportunity.owner_id, customer_column=Opportunity.customer_id),
-        )
+    return get_visible_record(
+        session,
+        actor=actor,
+        model=Opportunity,
+        rep_column=Opportunity.owner_id,
+        record_id=opportunity_id,
+        entity=ENTITY,
     )
-    if row is None:
-        raise NotFoundError(ENTITY, opportunity_id)
-    return row
 
 
 def _conflict(session: Session, row: Opportunity) -> ConflictError:

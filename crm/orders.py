@@ -9,8 +9,8 @@ import pandas as pd
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
-from crm.access import Actor, get_visible_customer, require_rep_assignable
-from crm.errors import NotFoundError, Validator
+from crm.access import Actor
+from crm.errors import Validator
 from crm.models import Customer, Order, Product, User
 from crm.periods import Period
 from crm.validation import (
@@ -23,7 +23,9 @@ from crm.validation import (
     clean_money,
     clean_text,
     create_audited,
+    customer_and_rep,
     find_by_key,
+    get_visible_record,
     record_scope,
     soft_delete_audited,
 )
@@ -62,16 +64,9 @@ class OrderInput:
 
 def _visible_order(session: Session, *, actor: Actor, order_id: int) -> Order:
     """Return a live order the actor may see, else raise 'not found or not yours'."""
-    row = session.scalar(
-        select(Order).where(
-            Order.id == order_id,
-            Order.deleted_at.is_(None),
-            record_scope(actor, rep_column=Order.rep_id, customer_column=Order.customer_id),
-        )
+    return get_visible_record(
+        session, actor=actor, model=Order, rep_column=Order.rep_id, record_id=order_id, entity=ENTITY
     )
-    if row is None:
-        raise NotFoundError(ENTITY, order_id)
-    return row
 
 
 def create_order(
@@ -98,9 +93,7 @@ def create_order(
         v.add("product_id", "error.unknown")
     v.raise_if_any()
     assert customer_id is not None  # required above
-    customer = get_visible_customer(session, actor=actor, customer_id=customer_id)
-    rep_id = actor.id if rep_id is None else rep_id
-    require_rep_assignable(session, actor=actor, rep_id=rep_id)
+    customer, rep_id = customer_and_rep(session, actor=actor, customer_id=customer_id, rep_id=rep_id)
     row = Order(
         customer_id=customer.id,
         rep_id=rep_id,

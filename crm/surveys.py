@@ -9,8 +9,8 @@ import pandas as pd
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
-from crm.access import Actor, get_visible_customer, require_rep_assignable
-from crm.errors import NotFoundError, Validator
+from crm.access import Actor
+from crm.errors import Validator
 from crm.models import Customer, SurveyResponse, User
 from crm.periods import Period
 from crm.validation import (
@@ -22,7 +22,9 @@ from crm.validation import (
     clean_int,
     clean_text,
     create_audited,
+    customer_and_rep,
     find_by_key,
+    get_visible_record,
     record_scope,
     soft_delete_audited,
 )
@@ -71,16 +73,15 @@ class SurveyInput:
 
 
 def _visible_response(session: Session, *, actor: Actor, response_id: int) -> SurveyResponse:
-    row = session.scalar(
-        select(SurveyResponse).where(
-            SurveyResponse.id == response_id,
-            SurveyResponse.deleted_at.is_(None),
-            record_scope(actor, rep_column=SurveyResponse.rep_id, customer_column=SurveyResponse.customer_id),
-        )
+    """Return a live survey response the actor may see, else raise 'not found or not yours'."""
+    return get_visible_record(
+        session,
+        actor=actor,
+        model=SurveyResponse,
+        rep_column=SurveyResponse.rep_id,
+        record_id=response_id,
+        entity=ENTITY,
     )
-    if row is None:
-        raise NotFoundError(ENTITY, response_id)
-    return row
 
 
 def record_survey(
@@ -108,9 +109,7 @@ def record_survey(
     clean_text(v, "idempotency_key", idempotency_key, max_length=IDEMPOTENCY_KEY_MAX)
     v.raise_if_any()
     assert customer_id is not None  # required above
-    customer = get_visible_customer(session, actor=actor, customer_id=customer_id)
-    rep_id = actor.id if rep_id is None else rep_id
-    require_rep_assignable(session, actor=actor, rep_id=rep_id)
+    customer, rep_id = customer_and_rep(session, actor=actor, customer_id=customer_id, rep_id=rep_id)
     row = SurveyResponse(
         customer_id=customer.id,
         rep_id=rep_id,

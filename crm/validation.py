@@ -21,10 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.access import Actor, record_visible
+from crm.access import Actor, get_visible_customer, record_visible, require_rep_assignable
 from crm.audit import diff, record, snapshot
-from crm.errors import Validator
-from crm.models import AuditEvent, Base, User
+from crm.errors import NotFoundError, Validator
+from crm.models import AuditEvent, Base, Customer, User
 
 # Phone numbers: digits, spaces, +, -, parentheses, with 5–20 digits in all.
 PHONE_ALLOWED = re.compile(r"^[0-9 +\-()]+$")
@@ -406,6 +406,39 @@ def last_change(session: Session, *, entity: str, entity_id: object) -> tuple[st
         .limit(1)
     ).first()
     return (row[0], row[1]) if row else (None, None)
+
+
+Record = TypeVar("Record", bound="SoftDeletable")
+
+
+def get_visible_record(
+    session: Session,
+    *,
+    actor: Actor,
+    model: type[Record],
+    rep_column: InstrumentedAttribute[int],
+    record_id: int,
+    entity: str,
+) -> Record:
+    """Return a live record the actor may see (by its rep or its customer), else 'not found or not yours'."""
+    row = session.scalar(
+        select(model).where(
+            getattr(model, "id") == record_id,  # noqa: B009 - the protocol types id as Any
+            getattr(model, "deleted_at").is_(None),  # noqa: B009
+            record_scope(actor, rep_column=rep_column, customer_column=getattr(model, "customer_id")),  # noqa: B009
+        )
+    )
+    if row is None:
+        raise NotFoundError(entity, record_id)
+    return cast(Record, row)
+
+
+def customer_and_rep(session: Session, *, actor: Actor, customer_id: int, rep_id: int | None) -> tuple[Customer, int]:
+    """Return the customer the actor may log on and the rep of the record (default: the actor)."""
+    customer = get_visible_customer(session, actor=actor, customer_id=customer_id)
+    rep = actor.id if rep_id is None else rep_id
+    require_rep_assignable(session, actor=actor, rep_id=rep)
+    return customer, rep
 
 
 def record_scope(
