@@ -12,8 +12,8 @@ from crm.access import Actor, Filters
 from crm.charts import loyalty as charts
 from crm.csvio import dataframe_to_csv
 from crm.i18n import enum_label, t
-from crm.kpi.loyalty import AT_RISK_DAYS, loyalty_chain
-from crm.periods import Period, add_months
+from crm.kpi.loyalty import AT_RISK_DAYS
+from crm.periods import Period
 
 actor = ui.require_login()
 
@@ -77,30 +77,9 @@ def cards(compared: kpi.Compared[kpi.Loyalty], value: kpi.CustomerValue, value_b
         )
 
 
-def monthly_windows(period: Period) -> list[Period]:
-    """Return the calendar months the period touches, preceded by the month before the first."""
-    first_days = [add_months(period.months()[0], -1), *period.months()]
-    return [Period(day, add_months(day, 1)) for day in first_days]
-
-
 def started(frame: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Keep the months that have begun: a month still to come would chart as 100% churn."""
     return frame[frame["month"] <= as_of].reset_index(drop=True)
-
-
-def repeat_by_month(who: Actor, period: Period, filters: Filters) -> pd.DataFrame:
-    """Return month, active, repeat_purchase_rate (NaN when nobody ordered) for each month of the period."""
-    windows = monthly_windows(period)
-    months = ui.cached(loyalty_chain)(actor=who, windows=windows, filters=filters)
-    frame = pd.DataFrame(
-        {
-            "month": [window.start for window in windows[1:]],
-            "active": [figures.active_customers for figures in months],
-            "repeat_purchase_rate": [figures.repeat_purchase_rate for figures in months],
-        }
-    )
-    frame["repeat_purchase_rate"] = frame["repeat_purchase_rate"].astype("float64")
-    return frame
 
 
 def at_risk_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -191,7 +170,8 @@ st.caption(f"{period.start:%Y-%m-%d} – {last_day:%Y-%m-%d} · {t('loyalty.capt
 cards(compared, value, value_before)
 left, right = st.columns(2)
 left.altair_chart(charts.retention_lines(started(retention, today)), width="stretch")
-right.altair_chart(charts.repeat_trend(started(repeat_by_month(actor, period, filters), today)), width="stretch")
+repeat = ui.cached(kpi.repeat_trend)(actor=actor, period=period, filters=filters)
+right.altair_chart(charts.repeat_trend(started(repeat, today)), width="stretch")
 left, right = st.columns(2)
 left.altair_chart(
     charts.pareto_curve(

@@ -42,6 +42,7 @@ from crm.kpi.loyalty import (
     loyalty_compared,
     loyalty_summary,
     pyramid,
+    repeat_trend,
     retention_trend,
 )
 from crm.kpi.overview import HEADLINE_KEYS, KpiSummary, Overview, kpi_summary, overview
@@ -94,6 +95,7 @@ __all__ = [
     "orders_in_period",
     "overview",
     "pyramid",
+    "repeat_trend",
     "retention_trend",
     "satisfaction_by_rep",
     "satisfaction_by_tier",

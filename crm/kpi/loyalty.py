@@ -336,6 +336,22 @@ def _curve(points: list[tuple[float, float | None]]) -> pd.DataFrame:
     return pd.DataFrame(points, columns=["customer_share", "revenue_share"], dtype="float64")
 
 
+def repeat_trend(session: Session, *, actor: Actor, period: Period, filters: Filters | None = None) -> pd.DataFrame:
+    """Return month, active, repeat_purchase_rate (NaN when nobody ordered) for each month the period touches."""
+    first_days = [add_months(period.months()[0], -1), *period.months()]
+    windows = [Period(day, add_months(day, 1)) for day in first_days]
+    months = loyalty_chain(session, actor=actor, windows=windows, filters=filters)
+    frame = pd.DataFrame(
+        {
+            "month": [window.start for window in windows[1:]],
+            "active": [figures.active_customers for figures in months],
+            "repeat_purchase_rate": [figures.repeat_purchase_rate for figures in months],
+        }
+    )
+    frame["repeat_purchase_rate"] = frame["repeat_purchase_rate"].astype("float64")
+    return frame
+
+
 def retention_trend(session: Session, *, actor: Actor, period: Period, filters: Filters | None = None) -> pd.DataFrame:
     """Return retention per calendar month the period touches, each month against the month before.
 

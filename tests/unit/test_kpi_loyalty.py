@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from crm import kpi
 from crm.access import Filters
-from crm.models import Customer
+from crm.models import Customer, Role
 from crm.periods import Period
 from tests.factories import (
     Org,
@@ -278,3 +278,22 @@ def test_at_risk_window_boundary(session: Session, order_day: date, at_risk: boo
     make_order(session, customer, org.rep_a, order_day, 10)
     frame = kpi.at_risk_customers(session, actor=actor(org.admin), as_of=date(2026, 7, 15))
     assert (list(frame["customer_name"]) == ["Edge"]) is at_risk
+
+
+def test_repeat_trend_by_month_is_worked_out_per_month(session) -> None:
+    from crm.kpi import repeat_trend
+    from tests.factories import actor, make_customer, make_order, make_user
+
+    admin = make_user(session, "trend.admin", role=Role.ADMIN)
+    rep = make_user(session, "trend.rep", team="north")
+    alpha = make_customer(session, "Trend Alpha", owner=rep)
+    beta = make_customer(session, "Trend Beta", owner=rep)
+    # February: Alpha orders twice, Beta once → 1 repeat of 2 active. March: only Beta, once → 0 of 1.
+    make_order(session, alpha, rep, date(2026, 2, 3), 100)
+    make_order(session, alpha, rep, date(2026, 2, 20), 100)
+    make_order(session, beta, rep, date(2026, 2, 5), 100)
+    make_order(session, beta, rep, date(2026, 3, 9), 100)
+    frame = repeat_trend(session, actor=actor(admin), period=Period(date(2026, 2, 1), date(2026, 4, 1)))
+    assert list(frame["month"]) == [date(2026, 2, 1), date(2026, 3, 1)]
+    assert list(frame["active"]) == [2, 1]
+    assert list(frame["repeat_purchase_rate"]) == [pytest.approx(1 / 2), pytest.approx(0 / 1)]
