@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -545,6 +546,41 @@ class DayStat(Tallies, Base):
     __tablename__ = "day_stats"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class RepMonthStat(Tallies, Base):
+    """rep_day_stats summed per rep and calendar month: a quarter of 200 reps is 600 rows, not 18,000.
+
+    Kept exact with rep_day_stats (crm.summaries recomputes the touched months from it); read
+    for the whole months of a period, the days of its partial months come from rep_day_stats.
+    """
+
+    __tablename__ = "rep_month_stats"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the month
+    rep_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class RepMonthCustomers(Base):
+    """Per rep and calendar month, the customers with live orders by that rep and their order counts.
+
+    The distinct-customer loyalty figures (active, repeat purchase, retention) cannot be added up
+    over reps or days, so they come from this instead of a pass over the orders: two packed
+    arrays (little-endian uint32) of customer ids, ascending, and of each one's live orders in the
+    month. A quarter of the whole company is 600 rows however long the history. The customer's
+    own recycle-bin state is not applied here (readers drop soft-deleted customers), so deleting
+    or restoring a customer rewrites nothing. Kept exact by crm.summaries in the write transaction.
+    """
+
+    __tablename__ = "rep_month_customers"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    rep_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customers: Mapped[int] = mapped_column(Integer)
+    customer_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    order_counts: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # Indexes of the summary reads and of the raw queries that remain (migration 0002). Partial

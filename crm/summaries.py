@@ -1,8 +1,11 @@
-"""Summary data kept exact by the write path: `rep_day_stats`, `day_stats`, `customers.first_*_on`.
+"""Summary data kept exact by the write path: rep day / month tallies, order customers, first dates.
 
 `rep_day_stats` holds, per rep and day, the tallies of every KPI that adds up over reps and days
 (see crm.models.RepDayStat); `day_stats` the same summed over all reps (the whole-company
-overview reads one row a day); customers.first_order_on / first_won_on the date of the
+overview reads one row a day); `rep_month_stats` the same summed per rep and calendar month (a
+leaderboard of a quarter reads three rows a rep); `rep_month_customers` per rep and month the
+customers with live orders and their order counts (the distinct-customer loyalty figures);
+customers.first_order_on / first_won_on the date of the
 customer's first live order and of its first live won opportunity (independent of the
 customer's own recycle-bin state: every reader keeps live customers only). KPI reads (crm.kpi,
 crm.appraisal) use them instead of scanning the raw tables.
@@ -28,6 +31,7 @@ from datetime import time as clock_time
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -70,12 +74,16 @@ from crm.models import (
     Order,
     PipelineStage,
     RepDayStat,
+    RepMonthCustomers,
+    RepMonthStat,
     StageKind,
     SurveyResponse,
 )
+from crm.periods import add_months, month_start
 
 T = TypeVar("T")
 Key = tuple[int, date]  # (rep_id, day)
+MonthKey = tuple[int, date]  # (rep_id, first day of the month)
 
 # Survey thresholds (SPEC §5); crm.kpi.satisfaction reads the tallies built with them.
 SATISFIED_MIN = 4  # overall score that counts as satisfied for CSAT %
@@ -119,6 +127,11 @@ MONEY_MEASURES = frozenset({"revenue", "won_amount"})
 STATS: Table = RepDayStat.__table__  # type: ignore[assignment]
 DAYS: Table = DayStat.__table__  # type: ignore[assignment]
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+MONTHS: Table = RepMonthStat.__table__  # type: ignore[assignment]
+ORDER_MONTHS: Table = RepMonthCustomers.__table__  # type: ignore[assignment]
+# rep_month_customers packs customer ids and order counts as little-endian uint32 arrays.
+PACKED = np.dtype("<u4")
+ORDER_MONTH_ROWS_PER_INSERT = 1_000
 
 
 @dataclass(frozen=True)
@@ -349,6 +362,169 @@ def refresh_rep_days(session: Session, keys: Iterable[Key]) -> None:
             params[f"first{i}"], params[f"last{i}"] = first, last
         connection.execute(remove, params)
         connection.execute(recompute, params)
+    refresh_rep_months(session, range_months(ranges))
+
+
+def range_months(ranges: Iterable[tuple[int, date, date]]) -> set[MonthKey]:
+    """Return the (rep, month) keys of every month the (rep, first day, last day) ranges touch."""
+    keys: set[MonthKey] = set()
+    for rep_id, first, last in ranges:
+        month = month_start(first)
+        while month <= last:
+            keys.add((rep_id, month))
+            month = add_months(month, 1)
+    return keys
+
+
+def _month_params(keys: Iterable[MonthKey]) -> list[dict[str, Any]]:
+    return [{"rep": rep_id, "month": month, "next": add_months(month, 1)} for rep_id, month in sorted(set(keys))]
+
+
+def refresh_rep_months(session: Session, keys: Iterable[MonthKey]) -> None:
+    """Recompute the rep_month_stats rows of these (rep, month) keys from rep_day_stats."""
+    params = _month_params(keys)
+    if not params:
+        return
+    connection = session.connection()
+    remove, recompute = _rep_month_statements()
+    connection.execute(remove, params)
+    connection.execute(recompute, params)
+
+
+@lru_cache(maxsize=1)
+def _rep_month_statements() -> tuple[Delete, Insert]:
+    """Return the DELETE and INSERT … SELECT of one bound (rep, month) of rep_month_stats."""
+    rep_id, month = bindparam("rep", type_=Integer()), bindparam("month", type_=Date())
+    following = bindparam("next", type_=Date())
+    remove = delete(MONTHS).where(MONTHS.c.rep_id == rep_id, MONTHS.c.month == month)
+    sums = select(
+        month.label("month"),
+        STATS.c.rep_id,
+        *(func.sum(STATS.c[m]).label(m) for m in MEASURES),
+    ).where(STATS.c.rep_id == rep_id, STATS.c.day >= month, STATS.c.day < following)
+    recompute = insert(MONTHS).from_select(["month", "rep_id", *MEASURES], sums.group_by(STATS.c.rep_id))
+    return remove, recompute
+
+
+def _month_of(column: Any, *, dialect: str) -> ColumnElement[Any]:
+    """Return the first day of the month of a date column."""
+    if dialect == "sqlite":
+        return func.date(column, "start of month")
+    return cast(func.date_trunc("month", column), Date)
+
+
+def months_select(*, dialect: str) -> Select[*tuple[Any, ...]]:
+    """Select rep_month_stats as the sums of rep_day_stats per rep and month."""
+    month = _month_of(STATS.c.day, dialect=dialect)
+    return select(month.label("month"), STATS.c.rep_id, *(func.sum(STATS.c[m]).label(m) for m in MEASURES)).group_by(
+        month, STATS.c.rep_id
+    )
+
+
+# --- rep_month_customers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderMonth:
+    """One rep_month_customers row: packed customer ids (ascending) and their live orders (see unpack)."""
+
+    rep_id: int
+    month: date
+    customer_ids: bytes
+    order_counts: bytes
+
+
+def pack(values: Sequence[int]) -> bytes:
+    """Pack non-negative integers as little-endian uint32 (the rep_month_customers arrays)."""
+    return np.asarray(values, dtype=PACKED).tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """Unpack a rep_month_customers array."""
+    return np.frombuffer(blob, dtype=PACKED)
+
+
+def _order_month_row(rep_id: int, month: date, pairs: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    return {
+        "month": month,
+        "rep_id": rep_id,
+        "customers": len(pairs),
+        "customer_ids": pack([customer_id for customer_id, _ in pairs]),
+        "order_counts": pack([count for _, count in pairs]),
+    }
+
+
+@lru_cache(maxsize=1)
+def _order_month_statements() -> tuple[Select[*tuple[Any, ...]], Delete]:
+    """Return the per-customer order count of one bound (rep, month), and the DELETE of its row."""
+    o = Order
+    rep_id, month = bindparam("rep", type_=Integer()), bindparam("month", type_=Date())
+    counts = (
+        select(o.customer_id, func.count())
+        .where(o.rep_id == rep_id, o.ordered_on >= month, o.ordered_on < bindparam("next", type_=Date()))
+        .where(o.deleted_at.is_(None))
+        .group_by(o.customer_id)
+        .order_by(o.customer_id)
+    )
+    remove = delete(ORDER_MONTHS).where(ORDER_MONTHS.c.rep_id == rep_id, ORDER_MONTHS.c.month == month)
+    return counts, remove
+
+
+def refresh_order_months(session: Session, keys: Iterable[MonthKey]) -> None:
+    """Recompute the rep_month_customers rows of these (rep, month) keys from the live orders."""
+    params = _month_params(keys)
+    if not params:
+        return
+    connection = session.connection()
+    _take_turns(connection)
+    counts, remove = _order_month_statements()
+    rows = []
+    for bound in params:
+        pairs = [(int(customer_id), int(n)) for customer_id, n in connection.execute(counts, bound)]
+        if pairs:
+            rows.append(_order_month_row(bound["rep"], bound["month"], pairs))
+    connection.execute(remove, [{"rep": bound["rep"], "month": bound["month"]} for bound in params])
+    if rows:
+        connection.execute(insert(ORDER_MONTHS), rows)
+
+
+def _order_months_recomputed(connection: Connection) -> Iterator[dict[str, Any]]:
+    """Yield every rep_month_customers row as recomputed from the live orders."""
+    o = Order
+    month = _month_of(o.ordered_on, dialect=connection.dialect.name)
+    query = (
+        select(o.rep_id, month.label("month"), o.customer_id, func.count())
+        .where(o.deleted_at.is_(None))
+        .group_by(o.rep_id, month, o.customer_id)
+        .order_by(o.rep_id, month, o.customer_id)
+    )
+    current: tuple[int, date] | None = None
+    pairs: list[tuple[int, int]] = []
+    for rep_id, first, customer_id, n in connection.execute(query).all():
+        key = (int(rep_id), _as_date(first))
+        if key != current:
+            if current is not None:
+                yield _order_month_row(current[0], current[1], pairs)
+            current, pairs = key, []
+        pairs.append((int(customer_id), int(n)))
+    if current is not None:
+        yield _order_month_row(current[0], current[1], pairs)
+
+
+def order_months(
+    session: Session, *, months: Sequence[date], rep_scope: ColumnElement[bool] | None = None
+) -> list[OrderMonth]:
+    """Return the rep_month_customers rows of these months (of the reps matching `rep_scope`)."""
+    if not months:
+        return []
+    r = ORDER_MONTHS.c
+    query = select(r.rep_id, r.month, r.customer_ids, r.order_counts).where(r.month.in_(sorted(set(months))))
+    if rep_scope is not None:
+        query = query.where(rep_scope)
+    return [
+        OrderMonth(int(rep_id), _as_date(month), bytes(ids), bytes(counts))
+        for rep_id, month, ids, counts in session.execute(query).all()
+    ]
 
 
 # Built once per shape and reused with new values: building these statements costs more than
@@ -492,7 +668,10 @@ def refresh_records(session: Session, model: Any, ids: Iterable[int]) -> None:
     wanted = sorted(set(ids))
     if not wanted:
         return
-    refresh_rep_days(session, record_keys(session, model, ids=wanted))
+    keys = record_keys(session, model, ids=wanted)
+    refresh_rep_days(session, keys)
+    if model is Order:
+        refresh_order_months(session, {(rep_id, month_start(day)) for rep_id, day in keys})
     if SOURCE_OF[model].feeds_customer:
         connection = session.connection()
         customers: set[int] = set()
@@ -511,6 +690,17 @@ def rebuild(session: Session) -> Rebuilt:
     connection.execute(insert(STATS).from_select(["day", "rep_id", *MEASURES], stats_select(dialect=dialect)))
     connection.execute(delete(DAYS))
     connection.execute(insert(DAYS).from_select(["day", *MEASURES], days_select()))
+    connection.execute(delete(MONTHS))
+    connection.execute(insert(MONTHS).from_select(["month", "rep_id", *MEASURES], months_select(dialect=dialect)))
+    connection.execute(delete(ORDER_MONTHS))
+    batch: list[dict[str, Any]] = []
+    for row in _order_months_recomputed(connection):
+        batch.append(row)
+        if len(batch) >= ORDER_MONTH_ROWS_PER_INSERT:
+            connection.execute(insert(ORDER_MONTHS), batch)
+            batch = []
+    if batch:
+        connection.execute(insert(ORDER_MONTHS), batch)
     # One UPDATE of the customers whose stored dates differ: a rebuild of exact data writes none.
     changed = _first_dates_diff().subquery("changed")
     connection.execute(
@@ -562,6 +752,8 @@ def verify(session: Session) -> list[str]:
             ]
             problems.append(f"{where}: " + ", ".join(changed))
     problems += _verify_days(session)
+    problems += _verify_months(session)
+    problems += _verify_order_months(session)
     problems += _verify_customers(session)
     if len(problems) > VERIFY_REPORT_LIMIT:
         return [*problems[:VERIFY_REPORT_LIMIT], f"… and {len(problems) - VERIFY_REPORT_LIMIT} more"]
@@ -579,6 +771,41 @@ def _verify_days(session: Session) -> list[str]:
         f"day_stats on {day.isoformat()}: "
         + ("missing" if day not in stored_only else "should not exist" if day not in expected_only else "differs")
         for day in sorted(stored_only | expected_only)
+    ]
+
+
+def _verify_months(session: Session) -> list[str]:
+    connection = session.connection()
+    stored_rows = select(MONTHS.c.month, MONTHS.c.rep_id, *(_rounded(MONTHS.c[m], m) for m in MEASURES))
+    expected = months_select(dialect=connection.dialect.name).subquery("expected")
+    expected_rows = select(expected.c.month, expected.c.rep_id, *(_rounded(expected.c[m], m) for m in MEASURES))
+    stored_only = {(int(r.rep_id), _as_date(r.month)) for r in connection.execute(except_(stored_rows, expected_rows))}
+    wanted_only = {(int(r.rep_id), _as_date(r.month)) for r in connection.execute(except_(expected_rows, stored_rows))}
+    return [
+        f"rep_month_stats rep {rep_id} in {month:%Y-%m}: "
+        + ("missing" if key not in stored_only else "should not exist" if key not in wanted_only else "differs")
+        for key in sorted(stored_only | wanted_only)
+        for rep_id, month in [key]
+    ]
+
+
+def _verify_order_months(session: Session) -> list[str]:
+    connection = session.connection()
+    r = ORDER_MONTHS.c
+    stored = {
+        (int(row.rep_id), _as_date(row.month)): (int(row.customers), bytes(row.customer_ids), bytes(row.order_counts))
+        for row in connection.execute(select(r.rep_id, r.month, r.customers, r.customer_ids, r.order_counts))
+    }
+    expected = {
+        (row["rep_id"], row["month"]): (row["customers"], row["customer_ids"], row["order_counts"])
+        for row in _order_months_recomputed(connection)
+    }
+    return [
+        f"rep_month_customers rep {rep_id} in {month:%Y-%m}: "
+        + ("missing" if key not in stored else "should not exist" if key not in expected else "differs")
+        for key in sorted(set(stored) | set(expected))
+        if stored.get(key) != expected.get(key)
+        for rep_id, month in [key]
     ]
 
 
@@ -642,12 +869,13 @@ class _Pending:
     """What a flush touches: rep days to recompute, customers whose first dates to recompute, and more."""
 
     keys: set[Key] = field(default_factory=set)
+    order_months: set[MonthKey] = field(default_factory=set)  # (rep, month) of orders: rep_month_customers
     customers: set[int] = field(default_factory=set)
     toggled_customers: set[int] = field(default_factory=set)  # deleted_at changed: all their records
     stages: set[str] = field(default_factory=set)  # pipeline stages whose kind changed
 
     def __bool__(self) -> bool:
-        return bool(self.keys or self.customers or self.toggled_customers or self.stages)
+        return bool(self.keys or self.order_months or self.customers or self.toggled_customers or self.stages)
 
 
 def _old_and_new(obj: Any, state: InstanceState[Any], name: str) -> tuple[Any, Any]:
@@ -697,6 +925,8 @@ def _collect(pending: _Pending, obj: Any, *, is_new: bool, is_deleted: bool) -> 
         key = _key(rep_id, day)
         if key is not None:
             pending.keys.add(key)
+            if source.model is Order:
+                pending.order_months.add((key[0], month_start(key[1])))
         if source.feeds_customer and customer_id is not None:
             pending.customers.add(int(customer_id))
 
@@ -742,6 +972,7 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
             if customer_id is not None:
                 customers.add(int(customer_id))
     refresh_rep_days(session, keys)
+    refresh_order_months(session, pending.order_months)
     if customers:
         # Customer objects of the session get the new values once the flush has settled.
         session.info.setdefault(SYNC_KEY, set()).update(_update_first_dates(session, customers))

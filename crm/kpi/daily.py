@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 from crm.access import Actor, Filters
 from crm.kpi.common import Column, has_rep_filter, rep_in_scope
 from crm.kpi.sqlfuncs import member_of
-from crm.models import DayStat, RepDayStat, User
-from crm.periods import Period
+from crm.models import DayStat, RepDayStat, RepMonthStat, User
+from crm.periods import Period, add_months
 from crm.summaries import MEASURES, MONEY_MEASURES
 
 ZERO_MONEY = Decimal(0)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,26 @@ class Tally:
         return Tally(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     @classmethod
+    def total(cls, tallies: Iterable[Tally]) -> Tally:
+        """Return the sum of many tallies (one pass per measure instead of one object per addition)."""
+        rows = [[getattr(t, name) for name in MEASURES] for t in tallies]
+        if not rows:
+            return cls()
+        return cls(*(sum(column) for column in zip(*rows, strict=True)))
+
+    @classmethod
     def from_row(cls, row: Any) -> Tally:
         """Build a tally from a row with one column per measure (SUMs; NULL over no rows)."""
         values = row._mapping
-        return cls(**{name: _measure(name, values[name]) for name in MEASURES})
+        measures: list[Any] = [
+            _money(values[name]) if name in MONEY_MEASURES else int(values[name] or 0) for name in MEASURES
+        ]
+        return cls(*measures)
 
 
-def _measure(name: str, value: Any) -> Any:
-    if name in MONEY_MEASURES:
-        # SQLite sums money as floats: back to exact cents.
-        return ZERO_MONEY if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
-    return int(value or 0)
+def _money(value: Any) -> Decimal:
+    # SQLite sums money as floats: back to exact cents.
+    return ZERO_MONEY if value is None else Decimal(str(value)).quantize(CENT)
 
 
 def use_summaries(filters: Filters) -> bool:
@@ -110,15 +120,42 @@ def by_rep(
     filters: Filters | None = None,
     rep_ids: Select[int] | Iterable[int] | None = None,
 ) -> dict[int, Tally]:
-    """Return the tallies of the period per rep, for the reps in the actor's scope or the given reps."""
-    s = RepDayStat
-    where: list[ColumnElement[bool]] = [s.day >= period.start, s.day < period.end]
-    if rep_ids is not None:
-        where.append(member_of(s.rep_id, rep_ids) if isinstance(rep_ids, Select) else s.rep_id.in_(list(rep_ids)))
-    if actor is not None:
-        where.append(rep_in_scope(s.rep_id, actor=actor, filters=filters or Filters()))
-    query = select(s.rep_id, *_sums()).where(*where).group_by(s.rep_id)
-    return {int(row.rep_id): Tally.from_row(row) for row in session.execute(query)}
+    """Return the tallies of the period per rep, for the reps in the actor's scope or the given reps.
+
+    Whole calendar months of the period read rep_month_stats (a row per rep and month), the days
+    of its partial months rep_day_stats.
+    """
+    months, edges = split_months(period)
+    queries: list[tuple[Any, list[ColumnElement[bool]], Any]] = []
+    if months:
+        m = RepMonthStat
+        queries.append((m.rep_id, [m.month.in_(months)], m))
+    for edge in edges:
+        d = RepDayStat
+        queries.append((d.rep_id, [d.day >= edge.start, d.day < edge.end], d))
+    out: dict[int, Tally] = {}
+    for rep_column, where, table in queries:
+        if rep_ids is not None:
+            chosen = member_of(rep_column, rep_ids) if isinstance(rep_ids, Select) else rep_column.in_(list(rep_ids))
+            where.append(chosen)
+        if actor is not None:
+            where.append(rep_in_scope(rep_column, actor=actor, filters=filters or Filters()))
+        query = select(rep_column, *_sums(table)).where(*where).group_by(rep_column)
+        for row in session.execute(query):
+            tally = Tally.from_row(row)
+            rep_id = int(row.rep_id)
+            out[rep_id] = out[rep_id] + tally if rep_id in out else tally
+    return out
+
+
+def split_months(period: Period) -> tuple[list[date], list[Period]]:
+    """Split a period into the calendar months it holds whole and the partial stretches around them."""
+    months = [first for first in period.months() if first >= period.start and add_months(first, 1) <= period.end]
+    if not months:
+        return [], [period]
+    start, end = months[0], add_months(months[-1], 1)
+    edges = [Period(a, b) for a, b in ((period.start, start), (end, period.end)) if a < b]
+    return months, edges
 
 
 def by_rep_and_week(
@@ -142,17 +179,16 @@ def rep_names(session: Session, rep_ids: Iterable[int]) -> dict[int, str]:
 
 def fold(days: Mapping[date, Tally], period: Period) -> Tally:
     """Return the sum of the daily tallies that fall in the period."""
-    return sum((t for day, t in days.items() if period.start <= day < period.end), Tally())
+    return Tally.total(t for day, t in days.items() if period.start <= day < period.end)
 
 
 def fold_months(days: Mapping[date, Tally], period: Period) -> dict[date, Tally]:
     """Return the period's tallies per calendar month (keyed by the month's first day; days outside left out)."""
-    months = {first: Tally() for first in period.months()}
+    months: dict[date, list[Tally]] = {first: [] for first in period.months()}
     for day, t in days.items():
         if period.start <= day < period.end:
-            first = day.replace(day=1)
-            months[first] = months[first] + t
-    return months
+            months[day.replace(day=1)].append(t)
+    return {first: Tally.total(tallies) for first, tallies in months.items()}
 
 
 def _as_day(value: Any) -> date:

@@ -283,6 +283,7 @@ def test_rebuild_catches_up_with_bulk_inserts_and_verify_reports_drift(session: 
     assert problems == [
         f"rep_day_stats rep {org.rep_a.id} on 2026-03-01: missing",
         f"rep_day_stats rep {org.rep_b.id} on 2026-03-02: missing",
+        f"rep_month_customers rep {org.rep_b.id} in 2026-03: missing",
         f"customer {acme.id}: first_order_on None (expected 2026-03-02), first_won_on None (expected None)",
     ]
     result = summaries.rebuild(session)
@@ -295,8 +296,55 @@ def test_rebuild_catches_up_with_bulk_inserts_and_verify_reports_drift(session: 
     assert summaries.verify(session) == [
         f"rep_day_stats rep {org.rep_a.id} on 2026-03-01: visits 3 (expected 2)",
         "day_stats on 2026-03-01: differs",  # it no longer is the sum of the (tampered) rep rows
+        f"rep_month_stats rep {org.rep_a.id} in 2026-03: differs",
     ]
     summaries.refresh_rep_days(session, {(org.rep_a.id, date(2026, 3, 1))})
+    assert summaries.verify(session) == []
+
+
+def order_months(session: Session) -> dict[tuple[int, date], dict[int, int]]:
+    """Return rep_month_customers as {(rep, month): {customer: orders}}."""
+    return {
+        (row.rep_id, row.month): dict(
+            zip(summaries.unpack(row.customer_ids).tolist(), summaries.unpack(row.order_counts).tolist(), strict=True)
+        )
+        for row in summaries.order_months(session, months=[date(2026, m, 1) for m in range(1, 13)])
+    }
+
+
+def test_order_months_follow_every_order_change(session: Session, org: Org) -> None:
+    acme = make_customer(session, "Acme", owner=org.rep_a)
+    beta = make_customer(session, "Beta", owner=org.rep_a)
+    first = make_order(session, acme, org.rep_a, date(2026, 3, 1), 10)
+    make_order(session, acme, org.rep_a, date(2026, 3, 31), 10)
+    make_order(session, beta, org.rep_a, date(2026, 3, 15), 10)
+    make_order(session, beta, org.rep_b, date(2026, 4, 1), 10)
+    march, april = date(2026, 3, 1), date(2026, 4, 1)
+    assert order_months(session) == {
+        (org.rep_a.id, march): {acme.id: 2, beta.id: 1},
+        (org.rep_b.id, april): {beta.id: 1},
+    }
+    # Moving an order to another rep and month rewrites both the old and the new row.
+    first.rep_id, first.ordered_on = org.rep_b.id, date(2026, 4, 30)
+    session.flush()
+    assert order_months(session) == {
+        (org.rep_a.id, march): {acme.id: 1, beta.id: 1},
+        (org.rep_b.id, april): {acme.id: 1, beta.id: 1},
+    }
+    soft_delete(session, first)
+    assert order_months(session) == {
+        (org.rep_a.id, march): {acme.id: 1, beta.id: 1},
+        (org.rep_b.id, april): {beta.id: 1},
+    }
+    first.deleted_at = None
+    session.flush()
+    assert order_months(session)[(org.rep_b.id, april)] == {acme.id: 1, beta.id: 1}
+    # A deleted customer's orders stay in the row (readers leave the customer out) ...
+    delete_customer(session, actor=actor(org.admin), customer_id=beta.id, now=NOW)
+    assert order_months(session)[(org.rep_a.id, march)] == {acme.id: 1, beta.id: 1}
+    # ... and its orders do not count for the loyalty figures.
+    summary = kpi_summary(session, actor=actor(org.admin), period=Period.month(2026, 4), filters=Filters())
+    assert summary.active_customers == 1
     assert summaries.verify(session) == []
 
 
@@ -770,6 +818,16 @@ def recompute(session: Session, period: Period) -> dict[int, dict[str, Any]]:
     return out
 
 
+def customer_orders(session: Session, period: Period) -> dict[int, int]:
+    """Return {customer: live orders in the period} for live customers (the reference, in Python)."""
+    live = {c.id for c in session.scalars(select(Customer)) if c.deleted_at is None}
+    out: dict[int, int] = defaultdict(int)
+    for o in session.scalars(select(Order)):
+        if o.deleted_at is None and o.customer_id in live and period.start <= o.ordered_on < period.end:
+            out[o.customer_id] += 1
+    return dict(out)
+
+
 FIGURES = (
     "revenue", "orders", "new_customers", "visits", "calls", "won", "lost", "csat_sum", "csat_count",
     "complaints_resolved", "complaints_on_time",
@@ -799,6 +857,15 @@ def test_random_writes_keep_the_summaries_exact(session: Session, org: Org) -> N
     assert sum("delete customer" in d for d in done) >= 2 and sum("restore customer" in d for d in done) >= 1
     assert sum(" rep" in d or " date" in d for d in done) >= 4
 
+    # End with a busy customer in the recycle bin: its orders must not count anywhere below.
+    busiest = max(
+        (c for c in world.customers if c.deleted_at is None),
+        key=lambda c: sum(customer_orders(session, p).get(c.id, 0) for p in PERIODS[:4]),
+    )
+    assert sum(customer_orders(session, p).get(busiest.id, 0) for p in PERIODS[:4]) >= 2
+    delete_customer(session, actor=world.admin, customer_id=busiest.id, now=NOW)
+    assert summaries.verify(session) == []
+
     admin = actor(org.admin)
     for period in PERIODS:
         expected = recompute(session, period)
@@ -816,6 +883,13 @@ def test_random_writes_keep_the_summaries_exact(session: Session, org: Org) -> N
             totals["lost"],
         )
         assert summary.revenue == pytest.approx(float(totals["revenue"]))
+        # Distinct customers: month-aligned periods read rep_month_customers, the odd one the orders.
+        this, before = customer_orders(session, period), customer_orders(session, period.previous())
+        assert summary.active_customers == len(this), f"active in {period}"
+        repeat = sum(count >= 2 for count in this.values())
+        assert summary.repeat_purchase_rate == (pytest.approx(repeat / len(this)) if this else None)
+        retained = len(set(this) & set(before))
+        assert summary.retention_rate == (pytest.approx(retained / len(before)) if before else None)
         csat = totals["csat_sum"] / totals["csat_count"] if totals["csat_count"] else None
         assert summary.csat_score == (None if csat is None else round(csat, 2))
         on_time = (
