@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from crm import appraisal, i18n, kpi, ui
+from crm import appraisal, kpi, ui
 from crm.access import Filters
 from crm.charts import overview as charts
 from crm.charts import translated
@@ -83,14 +83,14 @@ HOURS_DECIMALS = 1
 MONTH_CHARTS = {"csat": "responses", "nps": "responses", "retention": "orders"}
 MONTH_DRILL_KEY = f"{PREFIX}:month_drill"  # (chart, "2026-02")
 REP_DRILL_KEY = f"{PREFIX}:rep_drill"  # rep id
-CHART_CACHE_ENTRIES = 256
-CHART_BUILDERS: dict[str, Callable[[pd.DataFrame], Any]] = {
-    "csat": charts.csat_trend,
-    "nps": charts.nps_trend,
-    "funnel": charts.funnel,
-    "retention": charts.retention_trend,
-    "reps": charts.rep_composites,
-    "own_rep": functools.partial(charts.rep_composites, own=True),
+# Vega-Lite specs filled from templates built once per chart and language (about a millisecond each).
+CHART_BUILDERS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
+    "csat": charts.csat_trend_spec,
+    "nps": charts.nps_trend_spec,
+    "funnel": charts.funnel_spec,
+    "retention": charts.retention_trend_spec,
+    "reps": charts.rep_composites_spec,
+    "own_rep": functools.partial(charts.rep_composites_spec, own=True),
 }
 
 
@@ -243,16 +243,15 @@ def on_rep_pick() -> None:
         st.session_state.pop(REP_DRILL_KEY, None)
 
 
-@st.cache_data(max_entries=CHART_CACHE_ENTRIES, show_spinner=False)
-def chart_spec(kind: str, frame: pd.DataFrame, language: str) -> dict[str, Any]:
-    """Build a chart with Altair once per data and language; reruns reuse its Vega-Lite spec."""
-    del language  # only a cache key: titles and labels are translated while building
-    return charts.to_spec(CHART_BUILDERS[kind](frame))
+def chart_spec(kind: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Return a chart's Vega-Lite spec in the current language."""
+    # No st.cache_data: a hit (hash the frame, unpickle the spec) costs twice what filling a template does.
+    return CHART_BUILDERS[kind](frame)
 
 
 def show_chart(name: str, kind: str, frame: pd.DataFrame, on_pick: Callable[[], None] | None) -> None:
     """Draw a chart; listen to clicks (key overview:chart:<name>) when it has something to click."""
-    spec = chart_spec(kind, frame, i18n.get_language())
+    spec = chart_spec(kind, frame)
     if on_pick is not None and charts.has_selection(spec):
         st.vega_lite_chart(spec=spec, width="stretch", key=f"{PREFIX}:chart:{name}", on_select=on_pick)
     else:
