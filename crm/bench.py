@@ -38,7 +38,7 @@ BENCH_DIR = DATA_DIR / "bench"
 OVERVIEW_PAGE = PROJECT_ROOT / "pages" / "overview.py"
 PERIOD_PRESET = "last_quarter"
 PRESET_WIDGET_KEY = "filters:period:preset"
-TIMED_RUNS = 5
+TIMED_RUNS = 9
 CACHED_RUNS = 10
 SEARCH_RUNS = 20
 WRITER_THREADS = 20
@@ -161,34 +161,61 @@ def _run_page(at: Any) -> float:
     return elapsed
 
 
-def overview_page_ms(ctx: BenchContext, actor: Actor) -> tuple[float, float]:
-    """Return (cold, cached) medians of the overview page's script run."""
+@dataclass(frozen=True)
+class PageTimes:
+    """Script runs of the overview page: medians and p95 (ms)."""
+
+    cold: float  # every figure computed: st.cache_data emptied before each run
+    cold_p95: float
+    cached: float  # a rerun with the figures in the cache
+    first: float  # the first run of a new app session (Streamlit and chart-template set-up included)
+
+
+def overview_page_ms(ctx: BenchContext, actor: Actor) -> PageTimes:
+    """Time the overview page's script run, cold (caches emptied) and cached, in one app session.
+
+    A new AppTest spends ~90 ms scanning Streamlit's component registry on its first run, which a
+    running server does once at start; so cold runs empty st.cache_data and rerun the same session,
+    as a server does when no figure is cached. That first run is reported on its own.
+    """
     import streamlit as st
 
+    at = _overview_apptest(actor)
+    st.cache_data.clear()
+    first = _run_page(at)
     cold = []
     for _ in range(TIMED_RUNS):
         st.cache_data.clear()
-        cold.append(_run_page(_overview_apptest(actor)))
-    at = _overview_apptest(actor)
-    _run_page(at)
+        cold.append(_run_page(at))
     cached = [_run_page(at) for _ in range(CACHED_RUNS)]
-    return median_ms(cold), median_ms(cached)
+    return PageTimes(
+        cold=median_ms(cold), cold_p95=percentile(cold, 0.95), cached=median_ms(cached), first=round(first, 1)
+    )
+
+
+def _visits_card(at: Any) -> int:
+    """Return the number the page's Visits card shows."""
+    from crm.i18n import t
+
+    label = t("overview.card.visits")
+    shown = next(metric.value for metric in at.metric if metric.label == label)
+    return int(str(shown).replace(",", ""))
 
 
 def overview_after_write_ms(ctx: BenchContext) -> tuple[float, bool]:
-    """Save a visit in the measured quarter, then rerun the cached page; check the visit counts."""
+    """Save a visit in the measured quarter, then rerun the page; check its Visits card went up by one."""
     from crm.interactions import InteractionInput, log_interaction
 
     at = _overview_apptest(ctx.admin)
     _run_page(at)
+    with db.read_session(ctx.engine) as session:
+        customer_id = session.scalar(
+            select(Customer.id).where(Customer.owner_id == ctx.rep.id, Customer.deleted_at.is_(None)).limit(1)
+        )
     samples = []
     seen = True
     for _ in range(TIMED_RUNS):
-        with db.read_session(ctx.engine) as session:
-            before = kpi.overview(session, actor=ctx.admin, period=ctx.period, as_of=ctx.as_of).metric("visits").value
-            customer_id = session.scalar(
-                select(Customer.id).where(Customer.owner_id == ctx.rep.id, Customer.deleted_at.is_(None)).limit(1)
-            )
+        before = _visits_card(at)
         with db.write_session(ctx.engine) as session:
             log_interaction(
                 session,
@@ -203,9 +230,7 @@ def overview_after_write_ms(ctx: BenchContext) -> tuple[float, bool]:
                 ),
             )
         samples.append(_run_page(at))
-        with db.read_session(ctx.engine) as session:
-            after = kpi.overview(session, actor=ctx.admin, period=ctx.period, as_of=ctx.as_of).metric("visits").value
-        seen = seen and after == (before or 0) + 1
+        seen = seen and _visits_card(at) == before + 1
     return median_ms(samples), seen
 
 
@@ -509,9 +534,11 @@ def run(scale: str, *, progress: Callable[[str, int, int], None] | None = None) 
         out["interactions"] = session.scalar(select(func.count()).select_from(Interaction))
     print(f"engine {out['engine']}, {out['interactions']:,} interactions, quarter {out['period']}")
     step("overview page (admin, whole company)")
-    out["overview_cold_ms"], out["overview_cached_ms"] = overview_page_ms(ctx, ctx.admin)
+    page = overview_page_ms(ctx, ctx.admin)
+    out["overview_cold_ms"], out["overview_cold_p95_ms"] = page.cold, page.cold_p95
+    out["overview_cached_ms"], out["overview_first_run_ms"] = page.cached, page.first
     step("overview page (one rep)")
-    out["overview_rep_ms"], _ = overview_page_ms(ctx, ctx.rep)
+    out["overview_rep_ms"] = overview_page_ms(ctx, ctx.rep).cold
     step("overview after a new visit")
     out["overview_after_write_ms"], out["after_write_visit_counted"] = overview_after_write_ms(ctx)
     step("appraisal leaderboard")
@@ -558,7 +585,7 @@ def growth(*, progress: Callable[[str, int, int], None] | None = None) -> dict[s
         os.environ["CRM_DATABASE_URL"] = bench_url(scale)
         ctx = prepare(scale, progress=progress)
         step(f"growth: overview at {label} interactions")
-        out[f"growth_overview_cold_ms_{label}"], _ = overview_page_ms(ctx, ctx.admin)
+        out[f"growth_overview_cold_ms_{label}"] = overview_page_ms(ctx, ctx.admin).cold
         samples = [timed(partial(fast_figures, ctx)) for _ in range(TIMED_RUNS)]
         out[f"growth_kpi_overview_ms_{label}"] = median_ms(samples)
     return out

@@ -5,6 +5,8 @@ The only crm module that imports streamlit. Pages call these and crm/ functions;
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from crm import db, i18n
 from crm.access import Actor, Filters, assignable_reps
@@ -36,6 +39,7 @@ LANGUAGE_KEY = "language"
 # Cached figures live at most this long even if no write bumps the data version.
 CACHE_TTL_S = 300
 CACHE_MAX_ENTRIES = 512
+PARALLEL_MIN_CALLS = 2
 PERIOD_PRESETS = ("this_month", "last_month", "this_quarter", "last_quarter", "this_year", "last_year", "custom")
 
 
@@ -133,6 +137,41 @@ def cached(fn: Callable[..., R]) -> Callable[..., R]:
         return _run(name, database_url(), _scope_key(actor), current_data_version(), actor, **kwargs)
 
     return call
+
+
+def parallel(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent reads at once and return their results in order; re-raise the first error.
+
+    While one read waits on the database (SQLite and psycopg release the GIL) another computes,
+    so a page's two big reads cost about the longer one. The extra threads carry this script
+    run's context (caches and session state resolve as in the script) and the caller's context
+    variables (the language), and each read opens its own database session (ui.cached does).
+    """
+    if len(calls) < PARALLEL_MIN_CALLS:
+        return [call() for call in calls]
+    script_context = get_script_run_ctx()
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(index: int, context: contextvars.Context) -> None:
+        try:
+            results[index] = context.run(calls[index])
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            errors[index] = exc
+
+    threads = []
+    for index in range(1, len(calls)):
+        thread = threading.Thread(target=run, args=(index, contextvars.copy_context()), daemon=True)
+        add_script_run_ctx(thread, script_context)
+        thread.start()
+        threads.append(thread)
+    run(0, contextvars.copy_context())
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
 
 
 def new_form_token(form: str) -> str:

@@ -339,8 +339,10 @@ def dashboard(period: Period, filters: Filters) -> None:
     now = ui.utcnow()
     # Whole minutes keep the cache warm between refreshes; a past period does not depend on now.
     as_of = min(now.replace(second=0, microsecond=0), period.end_dt)
-    data = ui.cached(kpi.overview)(actor=actor, period=period, as_of=as_of, filters=filters)
-    cards = ui.cached(appraisal.leaderboard)(actor=actor, period=period, filters=filters)
+    data, cards = ui.parallel(
+        lambda: ui.cached(kpi.overview)(actor=actor, period=period, as_of=as_of, filters=filters),
+        lambda: ui.cached(appraisal.leaderboard)(actor=actor, period=period, filters=filters),
+    )
 
     render_cards(data)
     render_figure_records(period, filters, as_of)

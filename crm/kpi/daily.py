@@ -27,6 +27,7 @@ from crm.summaries import MEASURES, MONEY_MEASURES
 
 ZERO_MONEY = Decimal(0)
 CENT = Decimal("0.01")
+_IS_MONEY = tuple(name in MONEY_MEASURES for name in MEASURES)
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ class Tally:
     @classmethod
     def from_row(cls, row: Any) -> Tally:
         """Build a tally from a row with one column per measure (SUMs; NULL over no rows)."""
-        values = row._mapping
+        # The measures are the row's last columns, in MEASURES order (see _sums).
         measures: list[Any] = [
-            _money(values[name]) if name in MONEY_MEASURES else int(values[name] or 0) for name in MEASURES
+            _money(value) if money else int(value or 0)
+            for value, money in zip(tuple(row)[-len(MEASURES) :], _IS_MONEY, strict=True)
         ]
         return cls(*measures)
 
