@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import Table, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from crm.access import Actor
@@ -14,6 +14,15 @@ from crm.clock import utcnow
 from crm.models import AuditEvent, Base, DataVersion
 
 DATA_VERSION_ROW = 1
+
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
+DATA_VERSIONS = cast(Table, DataVersion.__table__)
+# Every write runs these two, so they are built once and run as Core statements: an ORM add
+# costs a flush of its own and an ORM UPDATE an evaluation of the session, both more than the SQL.
+INSERT_EVENT = insert(AUDIT_EVENTS)
+BUMP_VERSION = (
+    update(DATA_VERSIONS).where(DATA_VERSIONS.c.id == DATA_VERSION_ROW).values(version=DATA_VERSIONS.c.version + 1)
+)
 
 
 def jsonable(value: Any) -> Any:
@@ -47,24 +56,25 @@ def record(
     at: datetime | None = None,
 ) -> None:
     """Append an audit event and bump the data version, in the caller's transaction."""
-    session.add(
-        AuditEvent(
-            at=at or utcnow(),
-            actor_id=actor.id if actor else None,
-            action=action,
-            entity=entity,
-            entity_id=None if entity_id is None else str(entity_id),
-            changes=changes,
-        )
+    # Write the caller's pending changes first, as the ORM's autoflush did: the event follows them.
+    session.flush()
+    session.connection().execute(
+        INSERT_EVENT,
+        {
+            "at": at or utcnow(),
+            "actor_id": actor.id if actor else None,
+            "action": action,
+            "entity": entity,
+            "entity_id": None if entity_id is None else str(entity_id),
+            "changes": changes,
+        },
     )
     bump_data_version(session)
 
 
 def bump_data_version(session: Session) -> None:
     """Increase the data version so every process's caches see the write."""
-    session.execute(
-        update(DataVersion).where(DataVersion.id == DATA_VERSION_ROW).values(version=DataVersion.version + 1)
-    )
+    session.connection().execute(BUMP_VERSION)
 
 
 def data_version(session: Session) -> int:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 import pandas as pd
-from sqlalchemy import desc, select
+from sqlalchemy import Select, bindparam, desc, select
 from sqlalchemy.orm import Session
 
 from crm.access import Actor, customer_visible
 from crm.customers import search_clause
-from crm.errors import Validator
+from crm.errors import NotFoundError, Validator
 from crm.models import Customer, Interaction, InteractionKind, Outcome, User
 from crm.validation import (
+    ACTOR_STATEMENTS_CACHED,
     RawDate,
     RawDateTime,
     RawInt,
@@ -27,7 +29,8 @@ from crm.validation import (
     clean_int,
     clean_text,
     create_audited,
-    customer_and_rep,
+    customer_id_and_rep,
+    execute_core,
     find_by_key,
     get_visible_record,
     record_scope,
@@ -92,6 +95,24 @@ def _visible_interaction(session: Session, *, actor: Actor, interaction_id: int)
     )
 
 
+@lru_cache(maxsize=ACTOR_STATEMENTS_CACHED)
+def _visible_id_statement(actor: Actor) -> Select[int]:
+    return select(Interaction.id).where(
+        Interaction.id == bindparam("interaction_id"),
+        Interaction.deleted_at.is_(None),
+        record_scope(actor, rep_column=Interaction.rep_id, customer_column=Interaction.customer_id),
+    )
+
+
+def _require_visible(session: Session, *, actor: Actor, row: Interaction) -> Interaction:
+    """Return the loaded interaction if it is live and the actor may see it, else raise 'not found or not yours'."""
+    # Checks the row without loading it again: only its id comes back.
+    found = execute_core(session, _visible_id_statement(actor), {"interaction_id": row.id})
+    if found.scalar() is None:
+        raise NotFoundError(ENTITY, row.id)
+    return row
+
+
 def log_interaction(
     session: Session,
     *,
@@ -103,7 +124,7 @@ def log_interaction(
     """Save a visit, call or other contact; the same idempotency key twice stores one record."""
     existing = find_by_key(session, Interaction, idempotency_key)
     if existing is not None:
-        return _visible_interaction(session, actor=actor, interaction_id=existing.id)
+        return _require_visible(session, actor=actor, row=existing)
     v = Validator()
     customer_id = clean_id(v, "customer_id", data.customer_id, required=True)
     kind = clean_choice(v, "kind", data.kind, InteractionKind, required=True)
@@ -120,9 +141,9 @@ def log_interaction(
         check_date_order(v, "next_follow_up", occurred_at.date(), next_follow_up)
     v.raise_if_any()
     assert customer_id is not None  # required above
-    customer, rep_id = customer_and_rep(session, actor=actor, customer_id=customer_id, rep_id=rep_id)
+    customer_id, rep_id = customer_id_and_rep(session, actor=actor, customer_id=customer_id, rep_id=rep_id)
     row = Interaction(
-        customer_id=customer.id,
+        customer_id=customer_id,
         rep_id=rep_id,
         kind=kind,
         occurred_at=occurred_at,
@@ -136,7 +157,7 @@ def log_interaction(
         created_at=now,
     )
     saved, inserted = create_audited(session, actor=actor, row=row, key=idempotency_key, entity=ENTITY, now=now)
-    return saved if inserted else _visible_interaction(session, actor=actor, interaction_id=saved.id)
+    return saved if inserted else _require_visible(session, actor=actor, row=saved)
 
 
 def delete_interaction(session: Session, *, actor: Actor, interaction_id: int, now: datetime) -> Interaction:

@@ -14,14 +14,15 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache, lru_cache
 from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Executable, Result, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm.access import Actor, get_visible_customer, record_visible, require_rep_assignable
+from crm.access import Actor, customer_visible, get_visible_customer, record_visible, require_rep_assignable
 from crm.audit import diff, record, snapshot
 from crm.errors import NotFoundError, Validator
 from crm.models import AuditEvent, Base, Customer, User
@@ -43,6 +44,9 @@ MAX_UTC_OFFSET = timedelta(hours=14)
 TRUE_WORDS = frozenset({"yes", "true", "y", "1"})
 FALSE_WORDS = frozenset({"no", "false", "n", "0"})
 LIKE_ESCAPE = "\\"
+# Statements scoped to an actor are built once per actor and kept for this many actors: building
+# the scope clause costs more than running the query, and the same people save again and again.
+ACTOR_STATEMENTS_CACHED = 512
 
 RawText = str | None
 RawInt = int | float | str | None
@@ -315,20 +319,60 @@ class Keyed(Protocol):
 KeyedRow = TypeVar("KeyedRow", bound=Keyed)
 
 
+# One statement per model, built once: building it costs more than running it.
+@cache
+def _by_key_statement(model: type[Keyed]) -> Select[Any]:
+    return select(model).where(model.idempotency_key == bindparam("key"))
+
+
+@cache
+def _key_id_statement(model: type[Keyed]) -> Select[Any]:
+    return select(model.id).where(model.idempotency_key == bindparam("key"))
+
+
 def find_by_key(session: Session, model: type[KeyedRow], key: str | None) -> KeyedRow | None:
     """Return the row created with this idempotency key, if any."""
     if key is None:
         return None
-    return session.scalar(select(model).where(model.idempotency_key == key))
+    return cast("KeyedRow | None", session.scalar(_by_key_statement(model), {"key": key}))
+
+
+def keys_can_race(session: Session) -> bool:
+    """Tell whether a concurrent writer can insert a key after this transaction looked it up.
+
+    On SQLite a write transaction holds the database's only write lock from BEGIN IMMEDIATE to
+    COMMIT, and a deferred one that read an older snapshot cannot write at all (SQLITE_BUSY), so
+    a key lookup made in the transaction that inserts stays true until the commit.
+    """
+    return session.connection().dialect.name != "sqlite"
+
+
+def execute_core(session: Session, statement: Executable, params: dict[str, Any]) -> Result[Any]:
+    """Run a Core statement on the session's connection, after the flush an ORM query would do.
+
+    For the small checks of the write path: the ORM's execution layer costs more than the query.
+    """
+    session.flush()
+    return session.connection().execute(statement, params)
 
 
 def add_once(session: Session, row: KeyedRow, *, key: str | None) -> tuple[KeyedRow, bool]:
     """Insert the row unless another with the same idempotency key won the race.
 
-    Returns (row, True) when inserted, else (the existing row, False). The insert runs in a
-    SAVEPOINT so a UNIQUE violation from a concurrent double submit leaves the caller's
-    transaction usable.
+    Returns (row, True) when inserted, else (the existing row, False). Where a concurrent double
+    submit can insert the key after this transaction looked (PostgreSQL), the insert runs in a
+    SAVEPOINT so its UNIQUE violation leaves the caller's transaction usable. On SQLite nobody
+    can (see keys_can_race): a look-up of the key's id decides, which costs a fraction of the
+    savepoint and its extra flush, and the unique index stays the backstop.
     """
+    if not keys_can_race(session):
+        if key is not None and execute_core(session, _key_id_statement(type(row)), {"key": key}).first() is not None:
+            existing = find_by_key(session, type(row), key)
+            if existing is not None:
+                return existing, False
+        session.add(row)
+        session.flush()
+        return row, True
     try:
         with session.begin_nested():
             session.add(row)
@@ -437,6 +481,29 @@ def customer_and_rep(session: Session, *, actor: Actor, customer_id: int, rep_id
     """Return the customer the actor may log on and the rep of the record (default: the actor)."""
     customer = get_visible_customer(session, actor=actor, customer_id=customer_id)
     rep = actor.id if rep_id is None else rep_id
+    require_rep_assignable(session, actor=actor, rep_id=rep)
+    return customer, rep
+
+
+@lru_cache(maxsize=ACTOR_STATEMENTS_CACHED)
+def _visible_customer_id_statement(actor: Actor) -> Select[int]:
+    return select(Customer.id).where(
+        Customer.id == bindparam("customer_id"), customer_visible(actor), Customer.deleted_at.is_(None)
+    )
+
+
+def visible_customer_id(session: Session, *, actor: Actor, customer_id: int) -> int:
+    """Return the id of a live customer the actor may see, else raise 'not found or not yours'; loads no row."""
+    found = execute_core(session, _visible_customer_id_statement(actor), {"customer_id": customer_id})
+    if found.scalar() is None:
+        raise NotFoundError("customer", customer_id)
+    return customer_id
+
+
+def customer_id_and_rep(session: Session, *, actor: Actor, customer_id: int, rep_id: int | None) -> tuple[int, int]:
+    """Like customer_and_rep, for a write that needs only the customer's id."""
+    rep = actor.id if rep_id is None else rep_id
+    customer = visible_customer_id(session, actor=actor, customer_id=customer_id)
     require_rep_assignable(session, actor=actor, rep_id=rep)
     return customer, rep
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 import crm.interactions as interactions
 from crm.errors import FieldError, NotFoundError, PermissionDeniedError, ValidationError
@@ -22,6 +22,7 @@ from crm.models import AuditEvent, Interaction, Role
 from tests.factories import actor, make_customer, make_interaction, make_user
 
 NOW = datetime(2026, 3, 10, 9, 0)
+SAVEPOINTS_PER_SAVE = {"sqlite": 0, "postgresql": 1}
 
 
 @pytest.fixture
@@ -162,6 +163,40 @@ def test_double_submit_race_is_caught_by_the_unique_key(session, world, monkeypa
     session.commit()  # the SAVEPOINT kept the transaction usable
     assert count(session) == 1
     assert count(session, AuditEvent) == 1
+
+
+def test_only_postgresql_saves_in_a_savepoint(session, world) -> None:
+    """SQLite writers take turns, so a key look-up there stays true until the commit: no savepoint needed."""
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_rest) -> None:
+        statements.append(statement)
+
+    event.listen(session.get_bind(), "before_cursor_execute", note)
+    log_interaction(session, actor=actor(world.rep), data=visit(world.acme.id), now=NOW, idempotency_key="form-1")
+    event.remove(session.get_bind(), "before_cursor_execute", note)
+    savepoints = sum(statement.startswith("SAVEPOINT") for statement in statements)
+    assert savepoints == SAVEPOINTS_PER_SAVE[session.get_bind().dialect.name]
+
+
+def test_double_submit_loads_the_row_once(session, world) -> None:
+    data = visit(world.acme.id)
+    first = log_interaction(session, actor=actor(world.rep), data=data, now=NOW, idempotency_key="form-1")
+    session.commit()
+    session.expunge_all()
+    selects: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_rest) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    event.listen(session.get_bind(), "before_cursor_execute", note)
+    second = log_interaction(session, actor=actor(world.manager), data=data, now=NOW, idempotency_key="form-1")
+    event.remove(session.get_bind(), "before_cursor_execute", note)
+    assert second.id == first.id
+    # The look-up by key loads the row; the check of the manager's scope returns only its id.
+    assert len(selects) == 2
+    assert ["interactions.notes" in statement for statement in selects] == [True, False]
 
 
 def test_key_of_someone_elses_record_reveals_nothing(session, world) -> None:
