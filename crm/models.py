@@ -225,7 +225,9 @@ class Interaction(Base):
         CheckConstraint(_in("kind", InteractionKind), name="kind"),
         CheckConstraint(f"outcome IS NULL OR {_in('outcome', Outcome)}", name="outcome"),
         CheckConstraint("duration_minutes IS NULL OR duration_minutes >= 0", name="duration"),
-        Index("ix_interactions_rep_time", "rep_id", "occurred_at"),
+        # Covers the per rep and day recompute of crm.summaries (migration 0005): a save reads the
+        # rep's records of the day from the index alone, however many there are.
+        Index("ix_interactions_rep_time_cover", "rep_id", "occurred_at", "kind", "customer_id", "deleted_at"),
         Index("ix_interactions_customer_time", "customer_id", "occurred_at"),
         Index("ix_interactions_time_kind", "occurred_at", "kind"),
         Index("ix_interactions_followup", "rep_id", "next_follow_up"),
@@ -293,7 +295,7 @@ class Order(Base):
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount"),
         CheckConstraint("quantity >= 1", name="quantity"),
-        Index("ix_orders_rep_date", "rep_id", "ordered_on"),
+        Index("ix_orders_rep_date_cover", "rep_id", "ordered_on", "customer_id", "amount", "deleted_at"),
         Index("ix_orders_customer_date", "customer_id", "ordered_on"),
         Index("ix_orders_date", "ordered_on"),
     )
