@@ -492,6 +492,7 @@ def login_gate() -> Callable[[], None]:
     set_language_for_run(current_actor())
 
     def login_page() -> None:
+        _warm_chart_templates()
         _, middle, _ = st.columns([1, 2, 1])
         with middle:
             language = st.selectbox(
@@ -508,6 +509,19 @@ def login_gate() -> Callable[[], None]:
             login_form()
 
     return login_page
+
+
+_templates_warmed = threading.Event()
+
+
+def _warm_chart_templates() -> None:
+    """Build the overview's chart templates in the background, once per process, while someone logs in."""
+    from crm.charts import overview
+
+    if not _templates_warmed.is_set():
+        _templates_warmed.set()
+        # A fresh context: the thread's language switches must not touch this script run's.
+        threading.Thread(target=contextvars.Context().run, args=(overview.warm_templates,), daemon=True).start()
 
 
 def login_form() -> None:

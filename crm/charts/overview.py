@@ -35,7 +35,7 @@ from crm.charts import (
     template_spec,
     with_rows,
 )
-from crm.i18n import enum_label, get_language, t
+from crm.i18n import LANGUAGES, enum_label, get_language, set_language, t
 from crm.models import StageKind
 
 # Selection parameter names the page reads back from st.vega_lite_chart(..., on_select=...).
@@ -433,6 +433,20 @@ def _template(kind: str, language: str) -> dict[str, Any]:
 def template(kind: str) -> Mapping[str, Any]:
     """Return the spec template of a chart kind (TEMPLATE_KINDS) in the current language; never change it."""
     return _template(kind, get_language())
+
+
+def warm_templates() -> None:
+    """Build every chart template in every language now (about 0.2 s a language, once per process).
+
+    Called from a background thread while the login form is shown, so the first overview after
+    a server start does not pay for it.
+    """
+    for language in LANGUAGES:
+        set_language(language)
+        for kind in TEMPLATE_KINDS:
+            _template(kind, language)
+        for title_key in (CSAT_TITLE, NPS_TITLE, FUNNEL_TITLE, RETENTION_TITLE, REPS_TITLE, OWN_REP_TITLE):
+            empty_spec(title_key)
 
 
 def _from_template(kind: str, rows: pd.DataFrame, slots: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ resolved into the views that read them, and Altair's per-build view names number
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 import re
@@ -22,6 +23,7 @@ import pytest
 from crm import i18n
 from crm.charts import ROWS, to_spec
 from crm.charts import overview as charts
+from crm.i18n import LANGUAGES, get_language, set_language
 
 MONTHS = pd.date_range("2026-01-01", periods=9, freq="MS")
 MONTH_LABELS = [f"2026-{month:02d}" for month in range(1, 10)]
@@ -368,3 +370,21 @@ def test_has_selection_tells_which_charts_listen_to_clicks(kind: str, clickable:
     assert charts.has_selection(fast_spec(kind, FRAMES[kind]())) is clickable
     assert charts.has_selection(altair_spec(kind, FRAMES[kind]())) is clickable
     assert charts.has_selection(fast_spec(kind, EMPTY_FRAMES[kind]())) is False
+
+
+def test_warming_builds_every_template_in_every_language_without_touching_the_callers_language() -> None:
+    charts._template.cache_clear()
+    set_language("en")
+    contextvars.Context().run(charts.warm_templates)
+    assert get_language() == "en"
+    assert charts._template.cache_info().currsize == len(charts.TEMPLATE_KINDS) * len(LANGUAGES)
+    # A later request is a cache hit, and each language got its own titles.
+    hits = charts._template.cache_info().hits
+    english = charts.template("csat")
+    set_language("zh-CN")
+    try:
+        chinese = charts.template("csat")
+    finally:
+        set_language("en")
+    assert charts._template.cache_info().hits == hits + 2
+    assert english["title"] != chinese["title"]
