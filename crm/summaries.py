@@ -92,6 +92,8 @@ DETRACTOR_MAX = 6  # recommend 0–6
 DIMENSIONS = ("quality", "service", "price", "after_sales")
 SECONDS_PER_DAY = 86_400
 MONEY_DECIMALS = 2
+# How SQLAlchemy's SQLite dialect stores DateTime values (summary statements bind them as text).
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 # Touched days of one rep closer than this are recomputed as one range (one index range scan).
 MERGE_GAP_DAYS = 7
 # Ranges per DELETE / INSERT … SELECT, so a large refresh never builds a huge statement.
@@ -279,8 +281,9 @@ def _source_select(source: _Source, *, dialect: str, ranges: int | None) -> Sele
         where.append(_in_ranges(rep, stamp, ranges, timestamp=source.timestamp))
     query = select(*columns).where(*where)
     if model is Opportunity:
+        # Two comparisons, not IN (…): the statement then compiles once with no list to expand.
         query = query.join(PipelineStage, PipelineStage.key == Opportunity.stage).where(
-            PipelineStage.kind.in_([StageKind.WON.value, StageKind.LOST.value])
+            or_(PipelineStage.kind == StageKind.WON.value, PipelineStage.kind == StageKind.LOST.value)
         )
     return query.group_by(rep, day)
 
@@ -343,6 +346,59 @@ def day_ranges(keys: Iterable[Key]) -> list[tuple[int, date, date]]:
     return ranges
 
 
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A Core statement compiled once for SQLite: its SQL, parameter order and constant values."""
+
+    sql: str
+    names: tuple[str, ...]
+    constants: dict[str, Any]
+
+
+@lru_cache(maxsize=128)
+def _for_driver(statement: Any) -> _DriverStatement:
+    from sqlalchemy.dialects import sqlite
+
+    compiled = statement.compile(dialect=sqlite.dialect())
+    sql = str(compiled)
+    if "POSTCOMPILE" in sql:
+        raise ValueError("summary statements run on the driver cannot hold IN (…) lists of parameters")
+    constants = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+    return _DriverStatement(sql, tuple(compiled.positiontup or ()), constants)
+
+
+def _sqlite_value(value: Any) -> Any:
+    """Return a parameter as SQLAlchemy stores it in SQLite (ISO text for dates and times)."""
+    if isinstance(value, datetime):
+        return value.strftime(SQLITE_DATETIME)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _run(connection: Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Execute a summary statement; on SQLite straight on the driver connection.
+
+    A save runs six of these; SQLAlchemy's per-execution work costs more than SQLite's on a few
+    rows, and on SQLite the save holds the database's only write lock meanwhile.
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execute(statement, params)
+        return
+    prepared = _for_driver(statement)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    rows = params if isinstance(params, list) else [params]
+    values = [
+        tuple(_sqlite_value(row[name] if name in row else prepared.constants[name]) for name in prepared.names)
+        for row in rows
+    ]
+    if len(values) == 1:
+        driver.execute(prepared.sql, values[0])
+    else:
+        driver.executemany(prepared.sql, values)
+
+
 def refresh_rep_days(session: Session, keys: Iterable[Key]) -> None:
     """Recompute the rep_day_stats rows of these (rep_id, day) keys from the raw tables."""
     ranges = day_ranges(keys)
@@ -353,15 +409,15 @@ def refresh_rep_days(session: Session, keys: Iterable[Key]) -> None:
     for chunk in _chunks(ranges, RANGES_PER_STATEMENT):
         remove, recompute = _rep_day_statements(connection.dialect.name, len(chunk))
         params = _range_params(chunk)
-        connection.execute(remove, params)
-        connection.execute(recompute, params)
+        _run(connection, remove, params)
+        _run(connection, recompute, params)
     for span_chunk in _chunks(day_spans(ranges), RANGES_PER_STATEMENT):
         remove, recompute = _day_statements(len(span_chunk))
         params = {}
         for i, (first, last) in enumerate(span_chunk):
             params[f"first{i}"], params[f"last{i}"] = first, last
-        connection.execute(remove, params)
-        connection.execute(recompute, params)
+        _run(connection, remove, params)
+        _run(connection, recompute, params)
     refresh_rep_months(session, range_months(ranges))
 
 
@@ -387,8 +443,8 @@ def refresh_rep_months(session: Session, keys: Iterable[MonthKey]) -> None:
         return
     connection = session.connection()
     remove, recompute = _rep_month_statements()
-    connection.execute(remove, params)
-    connection.execute(recompute, params)
+    _run(connection, remove, params)
+    _run(connection, recompute, params)
 
 
 @lru_cache(maxsize=1)
