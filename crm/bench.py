@@ -72,6 +72,8 @@ TARGETS = {
     "browser_overview_ms": 3000,
     "naive_over_fast_ratio": 20,
 }
+# SPEC §8 sets the concurrent-writer target "on SQLite"; other engines print the figure beside it.
+SQLITE_ONLY_TARGETS = frozenset({"write_visit_p95_ms"})
 
 
 @dataclass(frozen=True)
@@ -621,6 +623,8 @@ def print_table(figures: dict[str, Any]) -> None:
         if target is not None and isinstance(value, int | float):
             ok = value >= target if key == "naive_over_fast_ratio" else value <= target
             verdict = "ok" if ok else "MISSED"
+            if key in SQLITE_ONLY_TARGETS and figures.get("engine") != "sqlite":
+                verdict = "(target set for SQLite)"
         print(f"{key:34s} {shown:>14s} {'' if target is None else target:>10} {verdict}")
 
 
