@@ -128,6 +128,7 @@ def test_logout_revokes_the_cookie_server_side(server: Server, page: Any, browse
     page.get_by_role("button", name="Log out").click()
     settle(page)
     assert page.get_by_label("Username").is_visible()
+    page.wait_for_function("!document.cookie.includes('crm_auth=')")
 
     # Replaying the old cookie after logout stays out.
     attacker = browser.new_context()
