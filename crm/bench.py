@@ -471,9 +471,9 @@ def _rss_mb(pid: int) -> float:
 def _open_login(page: Any, base: str) -> None:
     """Open the login page and wait until it has settled, as a person waits for the form to appear.
 
-    The cookie component mounts after the first script run and reruns the page once; a form
-    filled before that rerun can be drawn anew (seen on a loaded machine), so wait for the
-    component and the end of the run first.
+    On a loaded machine a form filled while the first script runs were still arriving was once
+    drawn anew, empty (the PostgreSQL browser step timed out on it), so wait for the network and
+    the app to go idle first.
     """
     page.goto(base)
     page.wait_for_load_state("networkidle", timeout=BROWSER_TIMEOUT_MS)
