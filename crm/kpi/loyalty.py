@@ -222,17 +222,11 @@ def _window_activity_from_months(
     for row in rows:
         by_month.setdefault(row.month, []).append(row)
     # Each window's months joined as bytes first: one array per window, not one per row.
-    packed = [
-        (
-            summaries.unpack(
-                b"".join(row.customer_ids for month in window.months() for row in by_month.get(month, ()))
-            ),
-            summaries.unpack(
-                b"".join(row.order_counts for month in window.months() for row in by_month.get(month, ()))
-            ),
-        )
-        for window in windows
-    ]
+    packed = []
+    for window in windows:
+        chosen = [row for month in window.months() for row in by_month.get(month, ())]
+        ids = summaries.unpack(b"".join(row.customer_ids for row in chosen))
+        packed.append((ids, summaries.unpack(b"".join(row.order_counts for row in chosen))))
     size = 1 + max((int(ids.max()) for ids, _ in packed if len(ids)), default=0)
     deleted = np.fromiter(session.scalars(select(Customer.id).where(Customer.deleted_at.is_not(None))), dtype=np.int64)
     deleted = deleted[deleted < size]
