@@ -317,6 +317,51 @@ def period_and_filters(actor: Actor, *, key: str = "filters", with_tier: bool = 
 # --- messages and widgets -------------------------------------------------------------------
 
 
+def rep_choices(who: Actor, *, me: str | None = None) -> dict[int, str]:
+    """Return the users a record may be given to, by id: with `me`, the user first under that label."""
+    with reading() as session:
+        reps = {user.id: user.display_name for user in assignable_reps(session, actor=who)}
+    if me is None:
+        return reps
+    return {who.id: me, **{rep_id: name for rep_id, name in reps.items() if rep_id != who.id}}
+
+
+CUSTOMER_PICKER_LIMIT = 30
+
+
+def customer_picker(
+    who: Actor, errors: dict[str, str], *, texts: str, search_key: str, customer_key: str, known_key: str
+) -> None:
+    """Search box and customer selectbox of a form; its labels come from `{texts}.search`, `.customer`, ….
+
+    `known_key` holds the labels of every customer the search has shown, so a chosen customer
+    keeps its label when a new search no longer lists it; one match for what was typed is taken
+    at once, so a typed code or phone is enough.
+    """
+    from crm.interactions import customer_choices
+
+    search = st.text_input(t(f"{texts}.search"), key=search_key, placeholder=t(f"{texts}.search_hint"))
+    choices = cached(customer_choices)(actor=who, query=search or "", limit=CUSTOMER_PICKER_LIMIT)
+    found = {choice.id: f"{choice.code or ''} · {choice.name}" for choice in choices}
+    known = st.session_state[known_key] = {**st.session_state.get(known_key, {}), **found}
+    options = list(found)
+    chosen = st.session_state.get(customer_key)
+    if search and chosen is None and len(found) == 1:
+        chosen = st.session_state[customer_key] = options[0]
+    if chosen is not None and chosen not in found:
+        # Keep the customer already chosen at the top even when the search no longer lists it.
+        options.insert(0, chosen)
+    st.selectbox(
+        t(f"{texts}.customer"),
+        options,
+        index=None,
+        key=customer_key,
+        placeholder=t(f"{texts}.customer_placeholder") if options else t(f"{texts}.no_match"),
+        format_func=lambda value: known.get(value, str(value)),
+    )
+    field_error(errors, "customer_id")
+
+
 def field_error(errors: dict[str, str], name: str) -> None:
     """Show the message for one field right under it, if the last save refused it."""
     if name in errors:

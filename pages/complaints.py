@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from crm import kpi, ui
-from crm.access import Actor, Filters, assignable_reps
+from crm.access import Actor, Filters
 from crm.charts import complaints as charts
 from crm.complaints import (
     LIST_LIMIT,
@@ -27,7 +27,6 @@ from crm.complaints import (
 )
 from crm.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from crm.i18n import enum_label, t
-from crm.interactions import customer_choices
 from crm.kpi.common import month_slots
 from crm.kpi.drilldown import ComplaintSet
 from crm.kpi.service import service_by_period
@@ -52,7 +51,6 @@ STATUS_BADGES = {
     SlaStatus.RESOLVED_LATE.value: "⚠️",
 }
 OVERDUE_ROW_STYLE = "background-color: #fdecea"
-PICKER_LIMIT = 30
 DRILL_LIMIT = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 DATE_FORMAT = "YYYY-MM-DD"
@@ -109,11 +107,6 @@ def as_of_minute(moment: datetime) -> datetime:
     """Round up to the minute: counts include what was saved this minute and reruns share the cache."""
     floor = moment.replace(second=0, microsecond=0)
     return floor if floor == moment else floor + MINUTE
-
-
-def rep_options(who: Actor) -> dict[int, str]:
-    with ui.reading() as session:
-        return {user.id: user.display_name for user in assignable_reps(session, actor=who)}
 
 
 def complaint_label(row: pd.Series) -> str:
@@ -333,39 +326,20 @@ def save_open(who: Actor, entry: int, token: str) -> None:
     flash("open", "success", t("complaints.open.saved", id=saved_id, due=fmt_time(due)))
 
 
-def customer_picker(who: Actor, errors: dict[str, str]) -> None:
-    search = st.text_input(
-        t("complaints.field.search"), key=okey("search"), placeholder=t("complaints.field.search_hint")
-    )
-    choices = ui.cached(customer_choices)(actor=who, query=search or "", limit=PICKER_LIMIT)
-    found = {choice.id: f"{choice.code or ''} · {choice.name}" for choice in choices}
-    known = {**state[f"{OPEN_FORM}:known"], **found}
-    state[f"{OPEN_FORM}:known"] = known
-    options = list(found)
-    chosen = state.get(okey("customer"))
-    if search and chosen is None and len(found) == 1:
-        # One match for what was typed: take it, so a typed code or phone is enough.
-        chosen = state[okey("customer")] = options[0]
-    if chosen is not None and chosen not in found:
-        options.insert(0, chosen)
-    st.selectbox(
-        t("complaints.field.customer"),
-        options,
-        index=None,
-        key=okey("customer"),
-        placeholder=t("complaints.field.customer_placeholder") if options else t("complaints.field.no_match"),
-        format_func=lambda value: known.get(value, str(value)),
-    )
-    ui.field_error(errors, "customer_id")
-
-
 def open_form(who: Actor) -> None:
     token = seed_open_defaults()
     show_flash("open")
     errors: dict[str, str] = state.get(f"{OPEN_FORM}:errors", {})
     if errors:
         st.error(t("common.fix_fields"))
-    customer_picker(who, errors)
+    ui.customer_picker(
+        who,
+        errors,
+        texts="complaints.field",
+        search_key=okey("search"),
+        customer_key=okey("customer"),
+        known_key=f"{OPEN_FORM}:known",
+    )
     severity_col, day_col, time_col = st.columns([2, 1, 1])
     with severity_col:
         severity = st.radio(
@@ -391,7 +365,7 @@ def open_form(who: Actor) -> None:
                 severity=enum_label("severity", severity),
             )
         )
-    reps = {} if who.is_rep else rep_options(who)
+    reps = {} if who.is_rep else ui.rep_choices(who)
     entry = state[OPEN_ENTRY]
     with st.form(okey("form"), clear_on_submit=False):
         st.selectbox(
@@ -450,7 +424,7 @@ def save_assign(who: Actor, complaint_id: int) -> None:
         flash("assign", "error", t(messages.get(type(error), "common.not_allowed")))
         return
     state.pop(f"{ASSIGN}:errors", None)
-    names = rep_options(who)
+    names = ui.rep_choices(who)
     flash("assign", "success", t("complaints.assign.saved", id=complaint_id, name=names.get(assignee, "?")))
 
 
@@ -463,7 +437,7 @@ def assign_form(who: Actor, open_rows: dict[int, pd.Series]) -> None:
     if picked is None:
         return
     errors: dict[str, str] = state.get(f"{ASSIGN}:errors", {})
-    reps = rep_options(who)
+    reps = ui.rep_choices(who)
     key = f"{ASSIGN}:{picked}:assignee"
     if state.get(key) not in reps:
         current = int(open_rows[picked]["assignee_id"])

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from crm import ui
-from crm.access import Actor, assignable_reps
+from crm.access import Actor
 from crm.charts import customers as customer_charts
 from crm.contacts import ContactInput, create_contact, delete_contact, update_contact
 from crm.csvio import dataframe_to_csv
@@ -169,12 +169,6 @@ def requested_customer() -> int | None | str:
         return int(raw)
     except ValueError:
         return raw
-
-
-def owner_options(who: Actor) -> dict[int, str]:
-    """Return the users the actor may give customers to, by id (managers and admins only)."""
-    with ui.reading() as session:
-        return {user.id: user.display_name for user in assignable_reps(session, actor=who)}
 
 
 def label(field: str) -> str:
@@ -1105,7 +1099,7 @@ apply_navigation()
 if OUTBOX.get("add:reset"):
     reset_add_form()
     OUTBOX.pop("add:reset", None)
-owners = owner_options(actor) if not actor.is_rep else {}
+owners = ui.rep_choices(actor) if not actor.is_rep else {}
 show_flash()
 requested = requested_customer()
 if requested is not None:

@@ -9,13 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from crm import ui
-from crm.access import Actor, assignable_reps, get_visible_customer
+from crm.access import Actor, get_visible_customer
 from crm.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crm.i18n import enum_label, t
 from crm.interactions import (
     MAX_DURATION_MINUTES,
     InteractionInput,
-    customer_choices,
     log_interaction,
     recent_interactions,
 )
@@ -30,7 +29,6 @@ KINDS = [kind.value for kind in InteractionKind]
 OUTCOMES = [outcome.value for outcome in Outcome]
 DEFAULT_KIND = InteractionKind.VISIT.value
 DURATION_STEP = 5
-PICKER_LIMIT = 30
 RECENT_LIMIT = 10
 SUBMIT_SHORTCUT = "Mod+Enter"
 ENTRY = f"{PAGE}:entry"
@@ -148,42 +146,6 @@ def save(who: Actor, entry: int, token: str) -> None:
     state.pop(key("linked"), None)
 
 
-def customer_picker(who: Actor, errors: dict[str, str]) -> None:
-    search = st.text_input(
-        t("log_interaction.search"),
-        key=key("search"),
-        placeholder=t("log_interaction.search_hint"),
-    )
-    choices = ui.cached(customer_choices)(actor=who, query=search or "", limit=PICKER_LIMIT)
-    found = {choice.id: f"{choice.code or ''} · {choice.name}" for choice in choices}
-    remember(found)
-    options = list(found)
-    chosen = state.get(key("customer"))
-    if search and chosen is None and len(found) == 1:
-        # One match for what was typed: take it, so a typed code or phone is enough.
-        chosen = state[key("customer")] = options[0]
-    if chosen is not None and chosen not in found:
-        # Keep the customer already chosen at the top even when the search no longer lists it.
-        options.insert(0, chosen)
-    labels = state[key("known")]
-    st.selectbox(
-        t("log_interaction.customer"),
-        options,
-        index=None,
-        key=key("customer"),
-        placeholder=t("log_interaction.customer_placeholder") if options else t("log_interaction.no_match"),
-        format_func=lambda value: labels.get(value, str(value)),
-    )
-    ui.field_error(errors, "customer_id")
-
-
-def rep_options(who: Actor) -> dict[int, str]:
-    """Return who the record may be logged for: the user first, then the reps they manage."""
-    with ui.reading() as session:
-        reps = {user.id: user.display_name for user in assignable_reps(session, actor=who)}
-    return {who.id: t("log_interaction.me", name=who.display_name), **{k: v for k, v in reps.items() if k != who.id}}
-
-
 def recent(who: Actor) -> None:
     st.subheader(t("log_interaction.recent"))
     frame = ui.cached(recent_interactions)(actor=who, limit=RECENT_LIMIT)
@@ -234,9 +196,18 @@ kind = st.radio(
     format_func=lambda value: enum_label("interaction", value),
 )
 ui.field_error(errors, "kind")
-customer_picker(actor, errors)
+ui.customer_picker(
+    actor,
+    errors,
+    texts="log_interaction",
+    search_key=key("search"),
+    customer_key=key("customer"),
+    known_key=key("known"),
+)
 
-reps: dict[int, str] = {} if actor.is_rep else rep_options(actor)
+reps: dict[int, str] = (
+    {} if actor.is_rep else ui.rep_choices(actor, me=t("log_interaction.me", name=actor.display_name))
+)
 if reps and state.get(key("rep")) not in reps:
     state[key("rep")] = actor.id
 with st.form(key("form"), clear_on_submit=False, border=True):

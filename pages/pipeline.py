@@ -11,11 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from crm import kpi, ui
-from crm.access import Actor, Filters, assignable_reps
+from crm.access import Actor, Filters
 from crm.charts import pipeline as charts
 from crm.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from crm.i18n import enum_label, t
-from crm.interactions import customer_choices
 from crm.models import StageKind
 from crm.opportunities import (
     BOARD_LIMIT,
@@ -39,7 +38,6 @@ PAGE = "pipeline"
 ADD_FORM = f"{PAGE}:add"  # also the name of the form's idempotency token
 ADD_ENTRY = f"{PAGE}:add:entry"
 MOVE = f"{PAGE}:move"
-PICKER_LIMIT = 30
 AMOUNT_STEP = 1000.0
 DATE_FORMAT = "YYYY-MM-DD"
 CLOSED_LIMIT = 100
@@ -72,14 +70,6 @@ def deal_name(deal_id: int, title: Any) -> str:
 
 def stage_label(key: str) -> str:
     return enum_label("stage", key)
-
-
-def owner_options(who: Actor) -> dict[int, str]:
-    """Return who a deal may be owned by: the user first, then the reps they may assign."""
-    with ui.reading() as session:
-        reps = {user.id: user.display_name for user in assignable_reps(session, actor=who)}
-    others = {rep_id: name for rep_id, name in reps.items() if rep_id != who.id}
-    return {who.id: t("pipeline.me", name=who.display_name), **others}
 
 
 def load_stages() -> list[StageInfo]:
@@ -291,28 +281,6 @@ def save_add(who: Actor, entry: int, token: str) -> None:
     finish_add(entry, token, name)
 
 
-def customer_picker(who: Actor, errors: dict[str, str]) -> None:
-    search = st.text_input(t("pipeline.field.search"), key=akey("search"), placeholder=t("pipeline.field.search_hint"))
-    choices = ui.cached(customer_choices)(actor=who, query=search or "", limit=PICKER_LIMIT)
-    found = {choice.id: f"{choice.code or ''} · {choice.name}" for choice in choices}
-    known = {**state[f"{ADD_FORM}:known"], **found}
-    state[f"{ADD_FORM}:known"] = known
-    options = list(found)
-    chosen = state.get(akey("customer"))
-    if chosen is not None and chosen not in found:
-        # Keep the customer already chosen even when the search no longer lists it.
-        options.insert(0, chosen)
-    st.selectbox(
-        t("pipeline.field.customer"),
-        options,
-        index=None,
-        key=akey("customer"),
-        placeholder=t("pipeline.field.customer_placeholder") if options else t("pipeline.field.no_match"),
-        format_func=lambda value: known.get(value, str(value)),
-    )
-    ui.field_error(errors, "customer_id")
-
-
 def add_form(who: Actor, stages: list[StageInfo]) -> None:
     token = seed_add_defaults(who, stages)
     st.subheader(t("pipeline.add.title"))
@@ -320,8 +288,15 @@ def add_form(who: Actor, stages: list[StageInfo]) -> None:
     errors: dict[str, str] = state.get(f"{ADD_FORM}:errors", {})
     if errors:
         st.error(t("common.fix_fields"))
-    customer_picker(who, errors)
-    owners = {} if who.is_rep else owner_options(who)
+    ui.customer_picker(
+        who,
+        errors,
+        texts="pipeline.field",
+        search_key=akey("search"),
+        customer_key=akey("customer"),
+        known_key=f"{ADD_FORM}:known",
+    )
+    owners = {} if who.is_rep else ui.rep_choices(who, me=t("pipeline.me", name=who.display_name))
     if owners and state.get(akey("owner")) not in owners:
         state[akey("owner")] = who.id
     open_stages = [s.key for s in stages if s.kind is StageKind.OPEN]

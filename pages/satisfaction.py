@@ -9,11 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from crm import kpi, ui
-from crm.access import Actor, Filters, assignable_reps, get_visible_customer
+from crm.access import Actor, Filters, get_visible_customer
 from crm.charts import satisfaction as charts
 from crm.errors import NotFoundError, PermissionDeniedError, ValidationError
 from crm.i18n import enum_label, t
-from crm.interactions import customer_choices
 from crm.periods import Period
 from crm.surveys import SCORE_MAX, SCORE_MIN, SurveyInput, record_survey
 
@@ -26,7 +25,6 @@ CUSTOMERS_PAGE = "pages/customers.py"
 DIMENSIONS = ("quality", "service", "price", "after_sales")
 NOT_RATED = 0  # the dimension radios' "not rated" choice; stored as no score
 RATINGS = [NOT_RATED, *range(SCORE_MIN, SCORE_MAX + 1)]
-PICKER_LIMIT = 30
 LOWEST_LIMIT = 10
 RESPONSES_LIMIT = 100
 SCORE_DECIMALS = 2
@@ -263,40 +261,6 @@ def save(who: Actor, entry: int, token: str) -> None:
     # next entry starts from an empty picker; the URL keeps it so the form's tab stays open.
 
 
-def customer_picker(who: Actor, errors: dict[str, str]) -> None:
-    search = st.text_input(
-        t("satisfaction.form.search"), key=key("search"), placeholder=t("satisfaction.form.search_hint")
-    )
-    choices = ui.cached(customer_choices)(actor=who, query=search or "", limit=PICKER_LIMIT)
-    found = {choice.id: f"{choice.code or ''} · {choice.name}" for choice in choices}
-    remember(found)
-    options = list(found)
-    chosen = state.get(key("customer"))
-    if search and chosen is None and len(found) == 1:
-        # One match for what was typed: take it, so a typed code or phone is enough.
-        chosen = state[key("customer")] = options[0]
-    if chosen is not None and chosen not in found:
-        # Keep the customer already chosen at the top even when the search no longer lists it.
-        options.insert(0, chosen)
-    labels = state[key("known")]
-    st.selectbox(
-        t("satisfaction.form.customer"),
-        options,
-        index=None,
-        key=key("customer"),
-        placeholder=t("satisfaction.form.customer_placeholder") if options else t("satisfaction.form.no_match"),
-        format_func=lambda choice: labels.get(choice, str(choice)),
-    )
-    ui.field_error(errors, "customer_id")
-
-
-def rep_options(who: Actor) -> dict[int, str]:
-    """Return who may be the rep on the response: the user first, then the reps they manage."""
-    with ui.reading() as session:
-        reps = {user.id: user.display_name for user in assignable_reps(session, actor=who)}
-    return {who.id: t("satisfaction.form.me", name=who.display_name), **{k: v for k, v in reps.items() if k != who.id}}
-
-
 def rating_label(value: int) -> str:
     return t("satisfaction.form.not_rated") if value == NOT_RATED else str(value)
 
@@ -312,8 +276,17 @@ def survey_form(who: Actor) -> None:
     errors: dict[str, str] = state.get(key("errors"), {})
     if errors:
         st.error(t("common.fix_fields"))
-    customer_picker(who, errors)
-    reps: dict[int, str] = {} if who.is_rep else rep_options(who)
+    ui.customer_picker(
+        who,
+        errors,
+        texts="satisfaction.form",
+        search_key=key("search"),
+        customer_key=key("customer"),
+        known_key=key("known"),
+    )
+    reps: dict[int, str] = (
+        {} if who.is_rep else ui.rep_choices(who, me=t("satisfaction.form.me", name=who.display_name))
+    )
     if reps and state.get(key("rep")) not in reps:
         state[key("rep")] = who.id
     with st.form(key("form"), clear_on_submit=False, border=True):
