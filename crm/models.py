@@ -580,7 +580,6 @@ class RepMonthCustomers(Base):
 
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     rep_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customers: Mapped[int] = mapped_column(Integer)
     customer_ids: Mapped[bytes] = mapped_column(LargeBinary)
     order_counts: Mapped[bytes] = mapped_column(LargeBinary)
 

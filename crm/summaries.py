@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -504,7 +504,6 @@ def _order_month_row(rep_id: int, month: date, pairs: Sequence[tuple[int, int]])
     return {
         "month": month,
         "rep_id": rep_id,
-        "customers": len(pairs),
         "customer_ids": pack([customer_id for customer_id, _ in pairs]),
         "order_counts": pack([count for _, count in pairs]),
     }
@@ -816,17 +815,28 @@ def verify(session: Session) -> list[str]:
     return problems
 
 
+def _verdict(key: Any, stored: Container[Any], expected: Container[Any]) -> str:
+    """Say how a summary row differs from its recomputation."""
+    return "missing" if key not in stored else "should not exist" if key not in expected else "differs"
+
+
+def _differing(
+    connection: Connection, stored: Select[Any], expected: Select[Any], key: Callable[[Any], Any]
+) -> list[tuple[Any, str]]:
+    """Return (key, verdict) of the rows where two selects of the same columns disagree, in key order."""
+    stored_only = {key(row) for row in connection.execute(except_(stored, expected))}
+    expected_only = {key(row) for row in connection.execute(except_(expected, stored))}
+    return [(k, _verdict(k, stored_only, expected_only)) for k in sorted(stored_only | expected_only)]
+
+
 def _verify_days(session: Session) -> list[str]:
     connection = session.connection()
     stored_rows = select(DAYS.c.day, *(_rounded(DAYS.c[m], m) for m in MEASURES))
     expected = days_select().subquery("expected")
     expected_rows = select(expected.c.day, *(_rounded(expected.c[m], m) for m in MEASURES))
-    stored_only = {_as_date(row.day) for row in connection.execute(except_(stored_rows, expected_rows))}
-    expected_only = {_as_date(row.day) for row in connection.execute(except_(expected_rows, stored_rows))}
     return [
-        f"day_stats on {day.isoformat()}: "
-        + ("missing" if day not in stored_only else "should not exist" if day not in expected_only else "differs")
-        for day in sorted(stored_only | expected_only)
+        f"day_stats on {day.isoformat()}: {verdict}"
+        for day, verdict in _differing(connection, stored_rows, expected_rows, lambda row: _as_date(row.day))
     ]
 
 
@@ -835,33 +845,25 @@ def _verify_months(session: Session) -> list[str]:
     stored_rows = select(MONTHS.c.month, MONTHS.c.rep_id, *(_rounded(MONTHS.c[m], m) for m in MEASURES))
     expected = months_select(dialect=connection.dialect.name).subquery("expected")
     expected_rows = select(expected.c.month, expected.c.rep_id, *(_rounded(expected.c[m], m) for m in MEASURES))
-    stored_only = {(int(r.rep_id), _as_date(r.month)) for r in connection.execute(except_(stored_rows, expected_rows))}
-    wanted_only = {(int(r.rep_id), _as_date(r.month)) for r in connection.execute(except_(expected_rows, stored_rows))}
-    return [
-        f"rep_month_stats rep {rep_id} in {month:%Y-%m}: "
-        + ("missing" if key not in stored_only else "should not exist" if key not in wanted_only else "differs")
-        for key in sorted(stored_only | wanted_only)
-        for rep_id, month in [key]
-    ]
+    differing = _differing(connection, stored_rows, expected_rows, lambda row: (int(row.rep_id), _as_date(row.month)))
+    return [f"rep_month_stats rep {rep_id} in {month:%Y-%m}: {verdict}" for (rep_id, month), verdict in differing]
 
 
 def _verify_order_months(session: Session) -> list[str]:
     connection = session.connection()
     r = ORDER_MONTHS.c
     stored = {
-        (int(row.rep_id), _as_date(row.month)): (int(row.customers), bytes(row.customer_ids), bytes(row.order_counts))
-        for row in connection.execute(select(r.rep_id, r.month, r.customers, r.customer_ids, r.order_counts))
+        (int(row.rep_id), _as_date(row.month)): (bytes(row.customer_ids), bytes(row.order_counts))
+        for row in connection.execute(select(r.rep_id, r.month, r.customer_ids, r.order_counts))
     }
     expected = {
-        (row["rep_id"], row["month"]): (row["customers"], row["customer_ids"], row["order_counts"])
+        (row["rep_id"], row["month"]): (row["customer_ids"], row["order_counts"])
         for row in _order_months_recomputed(connection)
     }
     return [
-        f"rep_month_customers rep {rep_id} in {month:%Y-%m}: "
-        + ("missing" if key not in stored else "should not exist" if key not in expected else "differs")
-        for key in sorted(set(stored) | set(expected))
-        if stored.get(key) != expected.get(key)
-        for rep_id, month in [key]
+        f"rep_month_customers rep {rep_id} in {month:%Y-%m}: {_verdict((rep_id, month), stored, expected)}"
+        for rep_id, month in sorted(set(stored) | set(expected))
+        if stored.get((rep_id, month)) != expected.get((rep_id, month))
     ]
 
 

@@ -80,7 +80,6 @@ def upgrade() -> None:
         "rep_month_customers",
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("rep_id", sa.Integer(), nullable=False),
-        sa.Column("customers", sa.Integer(), nullable=False),
         sa.Column("customer_ids", sa.LargeBinary(), nullable=False),
         sa.Column("order_counts", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("month", "rep_id", name=op.f("pk_rep_month_customers")),
@@ -108,7 +107,6 @@ def _backfill_customers(dialect: str) -> None:
         "rep_month_customers",
         sa.column("month", sa.Date()),
         sa.column("rep_id", sa.Integer()),
-        sa.column("customers", sa.Integer()),
         sa.column("customer_ids", sa.LargeBinary()),
         sa.column("order_counts", sa.LargeBinary()),
     )
@@ -119,7 +117,6 @@ def _backfill_customers(dialect: str) -> None:
             {
                 "month": first if isinstance(first, date) else date.fromisoformat(str(first)[:10]),
                 "rep_id": int(rep_id),
-                "customers": len(members),
                 "customer_ids": _packed([int(row[2]) for row in members]),
                 "order_counts": _packed([int(row[3]) for row in members]),
             }
